@@ -1,0 +1,84 @@
+# oomguard.memory: the two commands of the quick start, and the parts of `make test`.
+#   make run          report this host's OOM history and memory state (changes nothing)
+#   make run APPLY=1  also apply the prevention settings of playbooks/harden.yml (changes the host)
+#   make test         everything CI runs: lint, sanity (oldest and newest ansible-core), unit,
+#                     build + install + ansible-doc, integration
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+VENV_216  := .venv-2.16
+PY        := $(VENV)/bin/python
+COLL_DIR  := $(CURDIR)/.collections
+BUILD_DIR := $(CURDIR)/build
+VERSION   := $(shell sed -n 's/^version: *//p' galaxy.yml)
+TARBALL   := $(BUILD_DIR)/oomguard-memory-$(VERSION).tar.gz
+export ANSIBLE_COLLECTIONS_PATH := $(COLL_DIR)
+export ANSIBLE_PYTHON_INTERPRETER ?= /usr/bin/python3
+export ANSIBLE_LOCALHOST_WARNING := false
+export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help run test venv install unit sanity sanity-newest sanity-2.16 lint docs integration bench clean
+
+help:
+	@sed -n 's/^#  //p' Makefile
+
+$(VENV)/.done: requirements/dev.txt scripts/find-python
+	rm -rf $(VENV)
+	"$$(scripts/find-python)" -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements/dev.txt
+	$(PY) -c 'import ansible, pytest, pytest_ansible, ansiblelint'
+	touch $@
+
+$(VENV_216)/.done: requirements/core-2.16.txt scripts/find-python
+	rm -rf $(VENV_216)
+	"$$(scripts/find-python 312)" -m venv $(VENV_216)
+	$(VENV_216)/bin/python -m pip install -q --upgrade pip
+	$(VENV_216)/bin/python -m pip install -q -r requirements/core-2.16.txt
+	$(VENV_216)/bin/ansible-test --version
+	touch $@
+
+venv: $(VENV)/.done
+
+# Build the collection tarball and install it into the project-local collections path.
+install: venv
+	rm -rf $(BUILD_DIR) $(COLL_DIR)/ansible_collections/oomguard
+	$(VENV)/bin/ansible-galaxy collection build --output-path $(BUILD_DIR) . >/dev/null
+	$(VENV)/bin/ansible-galaxy collection install --force -p $(COLL_DIR) $(TARBALL) >/dev/null
+	@echo "installed $(notdir $(TARBALL)) into $(COLL_DIR)"
+
+run: install
+	$(VENV)/bin/ansible-playbook -i playbooks/inventory.ini playbooks/oom_report.yml
+	@if [ -n "$${APPLY:-}" ]; then $(VENV)/bin/ansible-playbook -i playbooks/inventory.ini playbooks/harden.yml; fi
+
+unit: venv
+	$(VENV)/bin/pytest tests/unit
+
+lint: venv
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ansible-lint --profile production --strict
+
+sanity: sanity-newest sanity-2.16
+
+sanity-newest: venv
+	scripts/sanity $(VENV)
+
+sanity-2.16: $(VENV_216)/.done
+	scripts/sanity $(VENV_216)
+
+# The built tarball installs, and every module and role renders with ansible-doc.
+docs: install
+	scripts/check-docs $(VENV) $(COLL_DIR)
+
+integration: install
+	$(VENV)/bin/pytest tests/integration
+
+test: lint sanity unit docs integration
+
+bench: install
+	$(PY) bench/oom_facts.py
+
+clean:
+	rm -rf $(VENV) $(VENV_216) $(BUILD_DIR) $(COLL_DIR) .cache tests/output

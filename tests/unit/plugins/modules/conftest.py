@@ -1,0 +1,41 @@
+"""Run a module's main() in-process with given arguments and capture what it returns.
+
+    result = run_module(swappiness, {'value': 10, '_ansible_check_mode': True})
+    assert result['changed'] is False          # result of exit_json
+    assert 'failed' in result                  # result of fail_json (msg in result['msg'])
+"""
+import json
+
+import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+
+class _Exit(Exception):
+    def __init__(self, result):
+        super(_Exit, self).__init__(result)
+        self.result = result
+
+
+def _exit_json(self, **kwargs):
+    kwargs.setdefault('changed', False)
+    raise _Exit(kwargs)
+
+
+def _fail_json(self, msg, **kwargs):
+    kwargs['failed'] = True
+    kwargs['msg'] = msg
+    raise _Exit(kwargs)
+
+
+@pytest.fixture
+def run_module(monkeypatch):
+    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', _exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', _fail_json)
+
+    def run(module, args):
+        with patch_module_args(json.loads(json.dumps(args))):
+            with pytest.raises(_Exit) as caught:
+                module.main()
+        return caught.value.result
+    return run
