@@ -303,3 +303,56 @@ def detect_cgroup_layout(root='/', mounts=None):
     return {'layout': layout, 'memory_version': memory_version,
             'memory_root': None if memory_root is None else path_in(root, memory_root),
             'unified_root': None if unified is None else path_in(root, unified)}
+
+
+# ---- /proc/sys, /proc/stat, memory cgroup OOM counters
+
+def read_sysctl(name, root='/', warn=None):
+    """A /proc/sys value such as 'vm.swappiness' as int (or text when not a number); None (and a
+    warning) when this kernel has no such setting."""
+    text = _read(root, '/proc/sys/' + name.replace('.', '/'), optional=True, warn=warn)
+    if text is None:
+        return None
+    text = text.strip()
+    return int(text) if text.lstrip('-').isdigit() else text
+
+
+def read_boot_time(root='/'):
+    """Epoch seconds at which this boot started ('btime' in /proc/stat)."""
+    for line in _read(root, '/proc/stat').splitlines():
+        if line.startswith('btime '):
+            return int(line.split()[1])
+    raise ProcError('%s has no btime line' % path_in(root, '/proc/stat'))
+
+
+def parse_memcg_oom_counters(text):
+    """memory.events (v2: 'oom N', 'oom_kill N') or memory.oom_control (v1: 'oom_kill N', no
+    'oom' count) to {oom, oom_kill}; a count the kernel does not print is None."""
+    values = parse_vmstat(text)
+    return {'oom': values.get('oom'), 'oom_kill': values.get('oom_kill')}
+
+
+def read_memcg_oom_counters(layout, warn=None):
+    """Every memory cgroup with a non-zero OOM counter: [{path, oom, oom_kill}], path relative to
+    the memory controller's root ('/' + ...). ``layout`` is detect_cgroup_layout()'s result."""
+    top = layout.get('memory_root')
+    if not top:
+        return []
+    name = 'memory.events' if layout['memory_version'] == 'v2' else 'memory.oom_control'
+    found = []
+    for directory, subdirs, filenames in os.walk(top):
+        subdirs.sort()
+        if name not in filenames:
+            continue
+        try:
+            with open(os.path.join(directory, name)) as handle:
+                counters = parse_memcg_oom_counters(handle.read())
+        except (IOError, OSError) as exc:
+            if warn is not None and exc.errno != errno.ENOENT:  # a cgroup removed meanwhile is no news
+                warn('cannot read %s: %s' % (os.path.join(directory, name), exc.strerror))
+            continue
+        if counters['oom'] or counters['oom_kill']:
+            relative = os.path.relpath(directory, top)
+            counters['path'] = '/' if relative == '.' else '/' + relative
+            found.append(counters)
+    return found

@@ -196,3 +196,37 @@ def test_layout_pure_v1(tmp_path):
 def test_layout_none(tmp_path):
     found = layout(tmp_path, '/dev/vda / ext4 rw 0 0\n')
     assert found == {'layout': None, 'memory_version': None, 'memory_root': None, 'unified_root': None}
+
+
+def test_sysctl_and_boot_time(tmp_path):
+    write(tmp_path, '/proc/sys/vm/swappiness', '60\n')
+    write(tmp_path, '/proc/sys/kernel/core_pattern', 'core\n')
+    write(tmp_path, '/proc/stat', 'cpu  1 2 3\nbtime 1795627687\nprocesses 4\n')
+    root = str(tmp_path)
+    assert procfs.read_sysctl('vm.swappiness', root) == 60
+    assert procfs.read_sysctl('kernel.core_pattern', root) == 'core'
+    warnings = []
+    assert procfs.read_sysctl('vm.watermark_boost_factor', root, warn=warnings.append) is None and warnings
+    assert procfs.read_boot_time(root) == 1795627687
+
+
+def test_memcg_oom_counters_v2(tmp_path):
+    base = '/sys/fs/cgroup'
+    write(tmp_path, base + '/cgroup.controllers', 'cpu memory pids\n')
+    write(tmp_path, base + '/system.slice/memory.events', 'low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\noom_group_kill 0\n')
+    write(tmp_path, base + '/system.slice/app.service/memory.events', 'low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\n')
+    write(tmp_path, base + '/user.slice/memory.events', 'low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n')
+    write(tmp_path, '/proc/mounts', 'cgroup2 /sys/fs/cgroup cgroup2 rw 0 0\n')
+    found = procfs.read_memcg_oom_counters(procfs.detect_cgroup_layout(str(tmp_path)))
+    assert found == [{'path': '/system.slice', 'oom': 3, 'oom_kill': 2},
+                     {'path': '/system.slice/app.service', 'oom': 3, 'oom_kill': 2}]
+
+
+def test_memcg_oom_counters_v1(tmp_path):
+    base = '/sys/fs/cgroup/memory'
+    write(tmp_path, base + '/memory.oom_control', 'oom_kill_disable 0\nunder_oom 0\noom_kill 0\n')
+    write(tmp_path, base + '/batch/memory.oom_control', 'oom_kill_disable 0\nunder_oom 0\noom_kill 4\n')
+    write(tmp_path, '/proc/mounts', 'cgroup /sys/fs/cgroup/memory cgroup rw,memory 0 0\n')
+    found = procfs.read_memcg_oom_counters(procfs.detect_cgroup_layout(str(tmp_path)))
+    assert found == [{'path': '/batch', 'oom': None, 'oom_kill': 4}]
+    assert procfs.read_memcg_oom_counters({'memory_root': None}) == []
