@@ -79,6 +79,7 @@ test: lint sanity unit docs integration
 
 bench: install
 	$(PY) bench/oom_facts.py
+	$(PY) bench/swap_role.py
 
 clean:
 	rm -rf $(VENV) $(VENV_216) $(BUILD_DIR) $(COLL_DIR) .cache tests/output
