@@ -89,6 +89,6 @@ class Ansible(object):
             argv.append('--diff')
         if extra_vars:
             argv += ['-e', json.dumps(extra_vars)]
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT,
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT,
                               env=ansible_env(**(env or {})), universal_newlines=True, check=False)
         return Recap(proc.returncode, proc.stdout)
