@@ -1,0 +1,388 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: oomguard developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: oom_facts
+short_description: Kernel OOM-killer reports from every log source, and the memory state, as facts
+version_added: 0.1.0
+description:
+  - Reads every kernel out-of-memory (OOM) killer report it can find (the systemd journal,
+    C(/dev/kmsg) or C(dmesg), and syslog files, plain or gzipped) and returns each invocation
+    of the OOM killer as a structured event under C(ansible_facts.oom.events), with who
+    triggered it, which cgroup hit its limit, who was killed and how big it was.
+  - Understands the report formats of kernels 2.4/2.6 to 6.x, including RHEL backports, the
+    5.0+ C(oom-kill:) summary line, cgroup v1 and v2 paths, rate-limited reports and
+    truncated logs. An event found in two sources is reported once.
+  - Also returns the kernel's OOM counters, the memory and swap state, memory pressure (PSI)
+    and the largest processes now, so one task answers "was it the OOM killer, what did it
+    kill, and why".
+  - Streams its input; memory use stays flat whatever the size of the logs.
+  - Read-only. Needs root to read C(/dev/kmsg), the journal and most syslog files.
+author:
+  - oomguard developers (@oomguard)
+extends_documentation_fragment:
+  - oomguard.memory.attributes.facts
+options:
+  sources:
+    description:
+      - Where to read kernel messages, in any combination.
+      - V(auto) is the journal when it holds kernel messages, otherwise C(/dev/kmsg) (or the
+        C(dmesg) command when C(/dev/kmsg) cannot be read), plus whichever of
+        C(/var/log/kern.log), C(/var/log/syslog), C(/var/log/messages) and their rotated
+        siblings (C(.1), C(.2.gz), ...) exist.
+      - V(kmsg) reads the kernel ring buffer from C(/dev/kmsg); V(dmesg) runs C(dmesg);
+        V(journal) runs C(journalctl -k) over every boot the journal keeps.
+      - Anything else is a file path or a glob (plain or C(.gz) files), for example
+        C(/var/log/kern.log*).
+      - A source that is missing or unreadable gives a warning, unless it is the only
+        source named, which fails the task.
+    type: list
+    elements: str
+    default: [auto]
+  since:
+    description:
+      - Only report events at or after this time.
+      - V(boot) (the start of the current boot), an ISO-8601 time such as
+        C(2026-11-25T08:00:00Z) (UTC when no offset is given), or an age such as C(30m),
+        C(24h), C(7d) (units s, m, h, d, w).
+      - Events whose time cannot be known (bare messages without timestamps) are kept.
+    type: str
+  max_events:
+    description:
+      - How many events to return in RV(ansible_facts.oom.events), the newest kept.
+        RV(ansible_facts.oom.summary) still counts all of them.
+    type: int
+    default: 1000
+  details:
+    description:
+      - Also attach these blocks of each report to its event.
+      - V(tasks) is the task table (one row per process), V(meminfo) the Mem-Info block,
+        V(memcg_stats) the memory cgroup usage and statistics block.
+    type: list
+    elements: str
+    choices: [tasks, meminfo, memcg_stats]
+    default: []
+  top:
+    description:
+      - How many of the largest processes (by resident memory) to report in
+        RV(ansible_facts.oom.top_processes). V(0) skips the process scan.
+    type: int
+    default: 10
+notes:
+  - Syslog lines carry no year; it is taken from the file's modification time, rolling back
+    across New Year. C(dmesg) uptimes of the current boot become absolute times from the boot
+    time; those of earlier boots (rotated syslog files with bare uptimes) keep RV(ansible_facts.oom.events[].time) null.
+seealso:
+  - name: Kernel documentation on the OOM killer and cgroup memory controller
+    description: What oom_score_adj, memory.max and the OOM counters mean.
+    link: https://docs.kernel.org/admin-guide/cgroup-v2.html#memory
+'''
+
+EXAMPLES = r'''
+- name: Gather OOM facts from every log source of the host
+  oomguard.memory.oom_facts:
+
+- name: Show what the OOM killer did in the last day
+  ansible.builtin.debug:
+    msg: "{{ item.time }}: {{ item.victim.name | default('?') }} (pid {{ item.victim.pid | default('?') }}) in {{ item.oom_memcg | default('-') }}"
+  loop: "{{ ansible_facts.oom.events }}"
+
+- name: CI gate - fail when the OOM killer killed anything since the deploy started
+  block:
+    - name: Gather OOM facts since the deploy started
+      oomguard.memory.oom_facts:
+        sources: [kmsg]
+        since: "{{ deploy_started_at }}"
+        top: 0
+    - name: Fail on any OOM kill
+      ansible.builtin.assert:
+        that: ansible_facts.oom.summary.kills == 0
+        fail_msg: >-
+          The OOM killer killed {{ ansible_facts.oom.summary.kills }} processes:
+          {{ ansible_facts.oom.summary.by_victim }}
+
+- name: Read rotated syslog files of another machine, with task tables
+  oomguard.memory.oom_facts:
+    sources:
+      - /srv/logs/db1/kern.log*
+    details: [tasks]
+    since: 7d
+'''
+
+RETURN = r'''
+ansible_facts:
+  description: Facts returned under C(ansible_facts.oom).
+  returned: always
+  type: dict
+  contains:
+    oom:
+      description: Everything this module found.
+      returned: always
+      type: dict
+      contains:
+        events:
+          description:
+            - One event per invocation of the OOM killer, oldest first (at most O(max_events), the newest).
+            - A kill whose report header the kernel rate-limited away has RV(ansible_facts.oom.events[].trigger=null);
+              a report with no kill (log cut off, or nothing killable) has RV(ansible_facts.oom.events[].victim=null).
+          returned: always
+          type: list
+          elements: dict
+          contains:
+            time:
+              description: When it happened, ISO-8601 UTC, or null when the log does not tell.
+              type: str
+              sample: '2026-11-25T08:01:02.123456Z'
+            uptime:
+              description: Seconds since boot of the kernel message, or null.
+              type: float
+              sample: 252.971105
+            host:
+              description: The host name from a syslog or journal prefix, or null.
+              type: str
+            source:
+              description: Where the event was read, with the line number of its first line.
+              type: str
+              sample: /var/log/kern.log:1234
+            kind:
+              description: V(memcg) when a memory cgroup hit its limit, V(global) when the whole machine ran out, null when the excerpt does not tell.
+              type: str
+              sample: memcg
+            constraint:
+              description: The kernel's constraint (V(CONSTRAINT_NONE), V(CONSTRAINT_MEMCG), V(CONSTRAINT_CPUSET), V(CONSTRAINT_MEMORY_POLICY)) or null.
+              type: str
+            oom_memcg:
+              description: The cgroup whose limit was hit (C(oom_memcg=), or the older "killed as a result of limit of"), or null.
+              type: str
+              sample: /system.slice/app.service
+            task_memcg:
+              description: The victim's own cgroup, or null.
+              type: str
+            trigger:
+              description: The process whose allocation invoked the OOM killer, or null.
+              type: dict
+              sample: {name: python3, pid: 4694, gfp_mask: '0xcc0', order: 0, oom_score_adj: 0}
+            victim:
+              description:
+                - The killed process, or null. Sizes in kB; a field the kernel version did not print is null.
+                - Keys C(pid), C(name), C(uid), C(total_vm_kb), C(anon_rss_kb), C(file_rss_kb), C(shmem_rss_kb),
+                  C(pgtables_kb), C(oom_score_adj).
+              type: dict
+            reaped:
+              description: True when the oom_reaper reported reaping the victim's memory.
+              type: bool
+            no_killable:
+              description: True when the kernel found no process it could kill.
+              type: bool
+            panic:
+              description: True when the kernel panicked instead of killing (C(vm.panic_on_oom)).
+              type: bool
+            tasks:
+              description: With O(details=tasks), the task table rows (pid, uid, tgid, total_vm, rss and the other printed columns, name).
+              type: list
+              elements: dict
+              returned: when asked
+            meminfo:
+              description: With O(details=meminfo), the Mem-Info block.
+              type: dict
+              returned: when asked
+            memcg_stats:
+              description: With O(details=memcg_stats), the memory cgroup usage and statistics block.
+              type: dict
+              returned: when asked
+        summary:
+          description: Counts over all events found since O(since), not only those kept in RV(ansible_facts.oom.events).
+          returned: always
+          type: dict
+          contains:
+            events:
+              description: Number of OOM killer invocations.
+              type: int
+            kills:
+              description: Number of processes killed.
+              type: int
+            first:
+              description: Time of the oldest event, or null.
+              type: str
+            last:
+              description: Time of the newest event, or null.
+              type: str
+            by_victim:
+              description: Kills per victim process name.
+              type: dict
+              sample: {java: 3, python3: 1}
+            by_memcg:
+              description: Events per cgroup whose limit was hit.
+              type: dict
+              sample: {/system.slice/app.service: 2}
+        counters:
+          description: The kernel's own OOM counters (since boot).
+          returned: always
+          type: dict
+          contains:
+            vmstat_oom_kill:
+              description: C(oom_kill) from C(/proc/vmstat), or null when the kernel does not count it.
+              type: int
+            memcg:
+              description: Memory cgroups with non-zero OOM counters (v2 C(memory.events), v1 C(memory.oom_control); v1 has no C(oom) count, so null).
+              type: list
+              elements: dict
+              sample: [{path: /batch, oom: null, oom_kill: 4}]
+        memory:
+          description: The memory and swap state now (kB), and the settings that decide OOM behaviour.
+          returned: always
+          type: dict
+          contains:
+            mem_total_kb: {description: MemTotal., type: int}
+            mem_available_kb: {description: MemAvailable., type: int}
+            swap_total_kb: {description: SwapTotal., type: int}
+            swap_free_kb: {description: SwapFree., type: int}
+            committed_as_kb: {description: Committed_AS., type: int}
+            commit_limit_kb: {description: CommitLimit., type: int}
+            overcommit_memory: {description: vm.overcommit_memory., type: int}
+            swappiness: {description: vm.swappiness., type: int}
+        pressure:
+          description: Memory pressure (PSI) C(some) and C(full), each with C(avg10), C(avg60), C(avg300) and C(total); null without PSI.
+          returned: always
+          type: dict
+          sample: {some: {avg10: 0.0, avg60: 0.0, avg300: 0.0, total: 0}, full: {avg10: 0.0, avg60: 0.0, avg300: 0.0, total: 0}}
+        top_processes:
+          description: The largest processes by resident memory now, largest first.
+          returned: always
+          type: list
+          elements: dict
+          sample: [{pid: 812, name: postgres, rss_kb: 1048576, swap_kb: 0, oom_score: 712, oom_score_adj: 0, memcg: /system.slice/postgresql.service}]
+'''
+
+import heapq
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.oomguard.memory.plugins.module_utils import procfs
+from ansible_collections.oomguard.memory.plugins.module_utils.oom_sources import (
+    OomSourceError, collect_events, parse_since)
+
+# Tests point the /proc and /sys readers at a fake tree through this.
+ROOT = '/'
+
+
+def argument_spec():
+    return dict(
+        sources=dict(type='list', elements='str', default=['auto']),
+        since=dict(type='str'),
+        max_events=dict(type='int', default=1000),
+        details=dict(type='list', elements='str', default=[], choices=['tasks', 'meminfo', 'memcg_stats']),
+        top=dict(type='int', default=10),
+    )
+
+
+def summarize(events):
+    summary = {'events': 0, 'kills': 0, 'first': None, 'last': None, 'by_victim': {}, 'by_memcg': {}}
+    for event in events:
+        summary['events'] += 1
+        if event['time']:
+            summary['first'] = summary['first'] or event['time']
+            summary['last'] = event['time']
+        if event['victim']:
+            summary['kills'] += 1
+            name = event['victim']['name'] or '?'
+            summary['by_victim'][name] = summary['by_victim'].get(name, 0) + 1
+        if event['oom_memcg']:
+            summary['by_memcg'][event['oom_memcg']] = summary['by_memcg'].get(event['oom_memcg'], 0) + 1
+    return summary
+
+
+def memory_state(warn):
+    info = procfs.read_meminfo(ROOT)
+    return {
+        'mem_total_kb': info.get('MemTotal'), 'mem_available_kb': info.get('MemAvailable'),
+        'swap_total_kb': info.get('SwapTotal'), 'swap_free_kb': info.get('SwapFree'),
+        'committed_as_kb': info.get('Committed_AS'), 'commit_limit_kb': info.get('CommitLimit'),
+        'overcommit_memory': procfs.read_sysctl('vm.overcommit_memory', ROOT, warn),
+        'swappiness': procfs.read_sysctl('vm.swappiness', ROOT, warn),
+    }
+
+
+def process_row(pid):
+    stat = procfs.read_pid_stat(pid, ROOT)
+    if procfs.is_kernel_thread(stat):
+        return None
+    status = procfs.read_pid_status(pid, ROOT)
+    return {'pid': pid, 'name': stat['comm'], 'rss_kb': status.get('VmRSS_kb', 0),
+            'swap_kb': status.get('VmSwap_kb', 0)}
+
+
+def top_processes(count):
+    """The ``count`` largest processes by RSS; processes that exit meanwhile are skipped."""
+    if count <= 0:
+        return []
+    rows = []
+    for pid in procfs.list_pids(ROOT):
+        try:
+            row = process_row(pid)
+        except procfs.ProcError:
+            continue
+        if row is not None:
+            rows.append(row)
+    largest = heapq.nlargest(count, rows, key=lambda row: (row['rss_kb'], -row['pid']))
+    result = []
+    for row in largest:
+        try:
+            row['oom_score'] = procfs.read_pid_oom_score(row['pid'], ROOT)
+            row['oom_score_adj'] = procfs.read_pid_oom_score_adj(row['pid'], ROOT)
+            row['memcg'] = procfs.memory_cgroup_of(procfs.read_pid_cgroup(row['pid'], ROOT))
+        except procfs.ProcError:
+            continue
+        result.append(row)
+    return result
+
+
+def counters(warn):
+    vmstat = procfs.read_vmstat(ROOT, warn) or {}
+    try:
+        memcg = procfs.read_memcg_oom_counters(procfs.detect_cgroup_layout(ROOT), warn)
+    except procfs.ProcError as exc:
+        warn('cannot read the memory cgroup OOM counters: %s' % exc)
+        memcg = []
+    return {'vmstat_oom_kill': vmstat.get('oom_kill'), 'memcg': memcg}
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    params = module.params
+    for name in ('max_events', 'top'):
+        if params[name] < 0:
+            module.fail_json(msg='%s must be 0 or more, got %d' % (name, params[name]))
+    if not params['sources']:
+        module.fail_json(msg='sources is empty; name at least one source, or leave it out for auto')
+
+    def run_command(argv):
+        return module.run_command(argv, environ_update={'LC_ALL': 'C'})
+
+    try:
+        boot_time = procfs.read_boot_time(ROOT)
+        now = time.time()
+        since = parse_since(params['since'], now=now, boot_time=boot_time) if params['since'] else None
+        events = collect_events(params['sources'], run_command, module.warn, since=since,
+                                details=params['details'], root=ROOT, boot_time=boot_time, now=now)
+        facts = {
+            'summary': summarize(events),
+            'events': events[-params['max_events']:] if params['max_events'] else [],
+            'counters': counters(module.warn),
+            'memory': memory_state(module.warn),
+            'pressure': procfs.read_pressure(ROOT, 'memory', module.warn),
+            'top_processes': top_processes(params['top']),
+        }
+    except (OomSourceError, ValueError, procfs.ProcError) as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=False, ansible_facts={'oom': facts})
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,362 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests of the OOM report parser: the public excerpts, then every format and kernel era."""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import glob
+import io
+import json
+import os
+import time
+
+import pytest
+
+from ansible_collections.oomguard.memory.plugins.module_utils.oom_log import parse_lines, parse_stream
+
+FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'oom-logs')
+ALL = ('tasks', 'meminfo', 'memcg_stats')
+
+# fixture key -> path into the event dict
+FIELDS = {
+    'victim_pid': ('victim', 'pid'), 'victim_name': ('victim', 'name'), 'uid': ('victim', 'uid'),
+    'anon_rss_kb': ('victim', 'anon_rss_kb'), 'oom_score_adj': ('victim', 'oom_score_adj'),
+    'kind': ('kind',), 'constraint': ('constraint',), 'memcg': ('oom_memcg',), 'task_memcg': ('task_memcg',),
+    'trigger': ('trigger', 'name'), 'trigger_pid': ('trigger', 'pid'), 'gfp_mask': ('trigger', 'gfp_mask'),
+    'order': ('trigger', 'order'), 'trigger_oom_score_adj': ('trigger', 'oom_score_adj'),
+    'reaped': ('reaped',), 'no_killable': ('no_killable',),
+}
+
+
+def lines(text):
+    return text.strip('\n').split('\n')
+
+
+def parse(text, **kw):
+    """Parse through both entry points and insist they agree."""
+    events = list(parse_lines(lines(text), 'test', **kw))
+    streamed = list(parse_stream(io.BytesIO((text.strip('\n') + '\n').encode('utf-8')), 'test', **kw))
+    assert streamed == events
+    return events
+
+
+def one(text, **kw):
+    events = parse(text, **kw)
+    assert len(events) == 1, events
+    return events[0]
+
+
+def dig(event, path):
+    for key in path:
+        if event is None:
+            return None
+        event = event[key]
+    return event
+
+
+@pytest.mark.parametrize('json_path', sorted(glob.glob(os.path.join(FIXTURES, '*.json'))),
+                         ids=lambda p: os.path.basename(p)[:-5])
+def test_public_excerpts(json_path):
+    expected = json.load(open(json_path))['events']
+    log = json_path[:-5] + '.log'
+    with open(log, 'rb') as f:
+        events = list(parse_stream(f, log, details=ALL))
+    with io.open(log, encoding='utf-8', errors='replace') as f:
+        assert list(parse_lines(f, log, details=ALL)) == events
+    assert len(events) == len(expected)
+    for want, got in zip(expected, events):
+        for key, value in want.items():
+            if key == 'task_table_rows':
+                assert len(got['tasks']) == value
+            elif key == 'meminfo':
+                assert dict((k, got['meminfo'].get(k)) for k in value) == value
+            else:
+                assert dig(got, FIELDS[key]) == value, key
+
+
+def test_fixture_line_numbers_and_reaper():
+    log = os.path.join(FIXTURES, '103-cadvisor-test-4.8-gentoo-docker-two-memcg.log')
+    events = list(parse_stream(open(log, 'rb'), 'k'))
+    numbers = [int(e['source'].split(':')[1]) for e in events]
+    text = open(log).read().split('\n')
+    assert [text[n - 1].split(' ')[0] for n in numbers] == ['gunpowder-memho', 'gunpowder-memho']
+    assert 'invoked oom-killer' in text[numbers[1] - 1]
+    assert all(e['reaped'] for e in events)
+
+
+# --- prefixes -------------------------------------------------------------------------------
+
+KILL_5X = ('Out of memory: Killed process 2501 (java) total-vm:4096kB, anon-rss:2048kB, file-rss:8kB, '
+           'shmem-rss:0kB, UID:1000 pgtables:64kB oom_score_adj:300')
+
+
+def test_dmesg_uptime_with_boot_time():
+    ev = one('[ 1234.567890] ' + KILL_5X, boot_time=1700000000)
+    assert ev['uptime'] == 1234.56789
+    assert ev['time'] == '2023-11-14T22:33:54.567890Z'
+    assert ev['victim'] == {'pid': 2501, 'name': 'java', 'uid': 1000, 'total_vm_kb': 4096, 'anon_rss_kb': 2048,
+                            'file_rss_kb': 8, 'shmem_rss_kb': 0, 'pgtables_kb': 64, 'oom_score_adj': 300}
+    assert ev['kind'] == 'global' and ev['trigger'] is None
+
+
+def test_dmesg_uptime_without_boot_time_has_no_time():
+    ev = one('[    5.000001] ' + KILL_5X)
+    assert ev['time'] is None and ev['uptime'] == 5.000001
+
+
+def test_dmesg_t_is_local_time(monkeypatch):
+    monkeypatch.setenv('TZ', 'UTC')
+    time.tzset()
+    ev = one('[Tue Sep 10 12:00:00 2024] ' + KILL_5X)
+    assert ev['time'] == '2024-09-10T12:00:00Z'
+
+
+def test_syslog_with_uptime_and_host(monkeypatch):
+    monkeypatch.setenv('TZ', 'UTC')
+    time.tzset()
+    ev = one('Sep 10 12:00:00 db-1 kernel: [ 99.500000] ' + KILL_5X, year=2024)
+    assert ev['host'] == 'db-1' and ev['uptime'] == 99.5 and ev['time'] == '2024-09-10T12:00:00Z'
+
+
+def test_syslog_relay_prefix_and_priority():
+    ev = one('Sep 10 12:00:00 relay kernel: : <3>' + KILL_5X, year=2024)
+    assert ev['victim']['pid'] == 2501 and ev['host'] == 'relay'
+
+
+def test_journal_short_without_host_and_precise(monkeypatch):
+    monkeypatch.setenv('TZ', 'UTC')
+    time.tzset()
+    ev = one('Dec 14 17:13:12.123456 kernel: ' + KILL_5X, year=2024)
+    assert ev['host'] is None and ev['time'] == '2024-12-14T17:13:12.123456Z'
+
+
+@pytest.mark.parametrize('stamp, expected', [
+    ('2024-09-10T12:00:00+0200', '2024-09-10T10:00:00Z'),
+    ('2024-09-10T12:00:00.250000+02:00', '2024-09-10T10:00:00.250000Z'),
+    ('2024-09-10T12:00:00Z', '2024-09-10T12:00:00Z'),
+])
+def test_iso_prefixes(stamp, expected):
+    ev = one('%s node3 kernel: %s' % (stamp, KILL_5X))
+    assert ev['time'] == expected and ev['host'] == 'node3'
+
+
+def test_non_kernel_syslog_lines_are_ignored():
+    text = '\n'.join([
+        'Sep 10 12:00:00 h systemd[1]: app.service: A process of this unit has been killed by the OOM killer.',
+        'Sep 10 12:00:00 h earlyoom[12]: Killed process 77 (x) total-vm:1kB, anon-rss:1kB, file-rss:0kB',
+    ])
+    assert parse(text, year=2024) == []
+
+
+def test_new_year_roll_back(monkeypatch):
+    monkeypatch.setenv('TZ', 'UTC')
+    time.tzset()
+    mtime = 1704153600.0  # 2024-01-02T00:00:00Z
+    text = 'Dec 31 23:59:00 h kernel: ' + KILL_5X + '\nJan  1 00:01:00 h kernel: ' + KILL_5X.replace('2501', '2502')
+    events = parse(text, year=2024, ref_time=mtime)
+    assert [e['time'] for e in events] == ['2023-12-31T23:59:00Z', '2024-01-01T00:01:00Z']
+
+
+def test_kmsg_records_and_dictionary_lines():
+    text = '\n'.join([
+        '6,1233,252971000,-;docker0: port 2(veth1) entered blocking state',
+        ' SUBSYSTEM=net',
+        ' DEVICE=n7',
+        '4,1234,252971105,-;python3 invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0',
+        '4,1235,252971151,-;CPU: 1 UID: 0 PID: 4694 Comm: python3 Not tainted 6.18.44 #1',
+        '6,1236,252992000,-;Memory cgroup stats for /t:\\x0aanon 1000\\x0afile 20',
+        '6,1237,252992466,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,'
+        'oom_memcg=/t,task_memcg=/t/a,task=python3,pid=4694,uid=0',
+        '3,1238,252992511,-;Memory cgroup out of memory: Killed process 4694 (python3) total-vm:221384kB, '
+        'anon-rss:65280kB, file-rss:6664kB, shmem-rss:0kB, UID:0 pgtables:188kB oom_score_adj:0',
+    ])
+    ev = one(text, details=('memcg_stats',), boot_time=1000)
+    assert ev['source'] == 'test:4'
+    assert ev['uptime'] == 252.971105 and ev['time'] == '1970-01-01T00:20:52.971105Z'
+    assert ev['trigger'] == {'name': 'python3', 'pid': 4694, 'gfp_mask': '0xcc0', 'order': 0, 'oom_score_adj': 0}
+    assert (ev['kind'], ev['oom_memcg'], ev['task_memcg']) == ('memcg', '/t', '/t/a')
+    assert ev['memcg_stats']['stats'] == {'anon': 1000, 'file': 20}
+
+
+def test_journal_json_with_byte_array_message():
+    head = 'gfp invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0'
+    kill = u'Out of memory: Killed process 31 (caf\u00e9\xff) total-vm:10kB, anon-rss:5kB, file-rss:0kB, shmem-rss:0kB'
+    raw = list(kill.encode('utf-8'))
+    raw[raw.index(0xc3) + 3] = 0xff  # make it invalid UTF-8, as journald then stores a byte list
+    recs = [
+        {'MESSAGE': 'ignored', '_TRANSPORT': 'stdout', 'SYSLOG_IDENTIFIER': 'app'},
+        {'MESSAGE': head, '_TRANSPORT': 'kernel', '__REALTIME_TIMESTAMP': '1700000000250000',
+         '_SOURCE_MONOTONIC_TIMESTAMP': '48183028', '_HOSTNAME': 'j1'},
+        {'MESSAGE': raw, '_TRANSPORT': 'kernel', '__REALTIME_TIMESTAMP': '1700000000260000'},
+    ]
+    ev = one('\n'.join(json.dumps(r) for r in recs))
+    assert ev['time'] == '2023-11-14T22:13:20.250000Z' and ev['uptime'] == 48.183028 and ev['host'] == 'j1'
+    assert ev['victim']['pid'] == 31 and ev['victim']['name'].startswith(u'caf')
+    assert ev['trigger']['name'] == 'gfp' and ev['source'] == 'test:2'
+
+
+def test_bare_messages_bytes_input():
+    events = list(parse_lines([KILL_5X.encode('utf-8') + b'\n'], 'b'))
+    assert events[0]['victim']['name'] == 'java' and events[0]['source'] == 'b:1'
+
+
+# --- kernel eras ----------------------------------------------------------------------------
+
+def test_2_6_18_header_without_name_and_oomkilladj():
+    ev = one('oom-killer: gfp_mask=0x201d2, order=0\nOut of Memory: Killed process 3 (bash).')
+    assert ev['trigger'] == {'name': None, 'pid': None, 'gfp_mask': '0x201d2', 'order': 0, 'oom_score_adj': None}
+    assert ev['victim']['pid'] == 3 and ev['kind'] is None
+
+
+def test_rhel6_kill_line_and_old_task_table():
+    text = '\n'.join([
+        'java invoked oom-killer: gfp_mask=0x201da, order=0, oom_adj=0, oom_score_adj=0',
+        'Pid: 2500, comm: java Not tainted 2.6.32-754.el6.x86_64 #1',
+        '[ pid ]   uid  tgid total_vm      rss cpu oom_adj oom_score_adj name',
+        '[ 2500]   500  2500   410347   398810   0       0             0 java',
+        'Out of memory: Kill process 2500 (java) score 919 or sacrifice child',
+        'Killed process 2500, UID 500, (java) total-vm:1641388kB, anon-rss:1595164kB, file-rss:76kB',
+    ])
+    ev = one(text, details=('tasks',))
+    assert ev['trigger']['pid'] == 2500 and ev['trigger']['oom_score_adj'] == 0
+    assert ev['victim']['uid'] == 500 and ev['victim']['anon_rss_kb'] == 1595164 and ev['victim']['shmem_rss_kb'] is None
+    assert ev['tasks'] == [{'pid': 2500, 'uid': 500, 'tgid': 2500, 'total_vm': 410347, 'rss': 398810, 'cpu': 0,
+                            'oom_adj': 0, 'oom_score_adj': 0, 'name': 'java'}]
+    assert ev['kind'] == 'global'
+
+
+def test_rhel7_kill_line_uid_after_name():
+    ev = one('Killed process 77 (GC Thread#9), UID 1000, total-vm:10kB, anon-rss:5kB, file-rss:1kB, shmem-rss:0kB')
+    assert ev['victim']['name'] == 'GC Thread#9' and ev['victim']['uid'] == 1000 and ev['victim']['anon_rss_kb'] == 5
+
+
+def test_4x_nodemask_double_space_header():
+    ev = one('CPU 2/KVM invoked oom-killer: gfp_mask=0x14200ca(GFP_HIGHUSER_MOVABLE), nodemask=(null),  order=3, '
+             'oom_score_adj=-500\nKilled process 9 (CPU 2/KVM) total-vm:1kB, anon-rss:1kB, file-rss:0kB, shmem-rss:0kB')
+    assert ev['trigger'] == {'name': 'CPU 2/KVM', 'pid': None, 'gfp_mask': '0x14200ca', 'order': 3, 'oom_score_adj': -500}
+    assert ev['victim']['name'] == 'CPU 2/KVM'
+
+
+def test_oom_kill_line_cgroup2_and_global():
+    memcg = one('oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/a/b.slice,'
+                'task_memcg=/a/b.slice/c.scope,task=my: app,pid=5,uid=7\n'
+                'Memory cgroup out of memory: Killed process 5 (my: app) total-vm:1kB, anon-rss:1kB, file-rss:0kB, '
+                'shmem-rss:0kB, UID:7 pgtables:4kB oom_score_adj:0')
+    assert (memcg['oom_memcg'], memcg['task_memcg'], memcg['victim']['name']) == ('/a/b.slice', '/a/b.slice/c.scope', 'my: app')
+    glob_ = one('oom-kill:constraint=CONSTRAINT_CPUSET,nodemask=(null),cpuset=/x,mems_allowed=0,global_oom,'
+                'task_memcg=/,task=a,pid=5,uid=0\nOut of memory: Killed process 5 (a) total-vm:1kB, anon-rss:1kB, '
+                'file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0')
+    assert (glob_['kind'], glob_['constraint'], glob_['oom_memcg']) == ('global', 'CONSTRAINT_CPUSET', None)
+
+
+def test_3x_task_in_limit_of():
+    ev = one('Task in /a killed as a result of limit of /b\nMemory cgroup out of memory: Kill process 4 ([x]) score 9 '
+             'or sacrifice child\nKilled process 4 ([x]) total-vm:1kB, anon-rss:1kB, file-rss:0kB')
+    # the header was rate-limited: the selection line opens the event, "Task in" came before it
+    assert ev['kind'] == 'memcg' and ev['victim']['name'] == '[x]' and ev['source'] == 'test:2'
+
+
+def test_sacrificed_child_is_the_victim():
+    ev = one('Out of memory: Kill process 10 (parent) score 900 or sacrifice child\n'
+             'Killed process 11 (child) total-vm:1kB, anon-rss:1kB, file-rss:0kB')
+    assert ev['victim']['pid'] == 11 and ev['kind'] == 'global'
+
+
+def test_no_killable_processes_and_panic():
+    events = parse('a invoked oom-killer: gfp_mask=0x0, order=0, oom_score_adj=0\n'
+                   'Out of memory and no killable processes...\n'
+                   'Kernel panic - not syncing: System is deadlocked on memory\n'
+                   'b invoked oom-killer: gfp_mask=0x0, order=0, oom_score_adj=0\n'
+                   'Kernel panic - not syncing: Out of memory: system-wide panic_on_oom is enabled')
+    assert [(e['no_killable'], e['panic'], e['victim']) for e in events] == [(True, True, None), (False, True, None)]
+
+
+def test_victim_already_exiting_is_not_a_kill():
+    ev = one('a invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0\n'
+             'Memory cgroup out of memory: OOM victim 8 (a) is already exiting. Skip killing the task')
+    assert ev['victim'] is None and ev['trigger']['name'] == 'a'
+
+
+def test_group_kill_lines_are_separate_kills():
+    events = parse('Memory cgroup out of memory: Killed process 1 (a) total-vm:1kB, anon-rss:1kB, file-rss:0kB\n'
+                   'Memory cgroup out of memory: Killed process 2 (a) total-vm:1kB, anon-rss:1kB, file-rss:0kB')
+    assert [e['victim']['pid'] for e in events] == [1, 2]
+
+
+# --- event boundaries and damage ---------------------------------------------------------------
+
+def test_rate_limited_kill_without_header_and_header_without_kill():
+    events = parse('x invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0\n'
+                   'y invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0\n'
+                   'Killed process 4 (y) total-vm:1kB, anon-rss:1kB, file-rss:0kB\n'
+                   'Killed process 5 (z) total-vm:1kB, anon-rss:1kB, file-rss:0kB\n')
+    assert [(e['trigger'] and e['trigger']['name'], e['victim'] and e['victim']['pid']) for e in events] == [
+        ('x', None), ('y', 4), (None, 5)]
+    assert [e['source'] for e in events] == ['test:1', 'test:2', 'test:4']
+
+
+def test_interleaved_unrelated_lines_and_memory_blocks():
+    text = '\n'.join([
+        '[ 1.0] x invoked oom-killer: gfp_mask=0x280da, order=0, oom_score_adj=0',
+        '[ 1.0] e1000e: eth0 NIC Link is Up',
+        '[ 1.0] Mem-Info:',
+        '[ 1.0] active_anon:5 inactive_anon:6 isolated_anon:0',
+        '        free:7 slab_reclaimable:8',
+        '[ 1.0] Node 0 DMA free:7124kB min:412kB',
+        '[ 1.0] Free swap  = 0kB',
+        '[ 1.0] Total swap = 1024kB',
+        '[ 1.0] 445340 pages RAM',
+        '[ 1.0] usb 1-1: new device',
+        '[ 1.1] Out of memory: Killed process 7 (x) total-vm:1kB, anon-rss:1kB, file-rss:0kB, shmem-rss:0kB',
+        '[ 1.1] oom_reaper: reaped process 7 (x), now anon-rss:0kB, file-rss:0kB, shmem-rss:0kB',
+    ])
+    ev = one(text, details=('meminfo',))
+    assert ev['meminfo'] == {'active_anon': 5, 'inactive_anon': 6, 'isolated_anon': 0, 'free': 7,
+                             'slab_reclaimable': 8, 'free_swap_kb': 0, 'total_swap_kb': 1024, 'pages_ram': 445340}
+    assert ev['reaped'] is True and ev['kind'] == 'global'
+
+
+def test_reaper_for_other_pid_does_not_count():
+    ev = one('Killed process 7 (x) total-vm:1kB, anon-rss:1kB, file-rss:0kB\n'
+             'oom_reaper: reaped process 8 (y), now anon-rss:0kB, file-rss:0kB, shmem-rss:0kB')
+    assert ev['reaped'] is False
+
+
+@pytest.mark.parametrize('damaged', [
+    'Killed process 48',                     # pid cut: could be 48xxx
+    'Killed process',
+    'Killed process abc (x)',
+    'Out of memory: Killed process -1 (x)',
+])
+def test_truncated_kill_lines_never_give_a_wrong_pid(damaged):
+    assert parse(damaged) == []
+
+
+def test_truncated_kill_line_keeps_what_is_complete():
+    ev = one('Memory cgroup out of memory: Killed process 483880 (python3) total-vm:293428kB, anon-...')
+    assert ev['victim']['pid'] == 483880 and ev['victim']['total_vm_kb'] == 293428
+    assert ev['victim']['anon_rss_kb'] is None
+    ev = one('Killed process 4838 (pyth')
+    assert ev['victim']['pid'] == 4838 and ev['victim']['name'] is None
+    ev = one('Killed process 5 (a) total-vm:1kB, anon-rss:12')
+    assert ev['victim']['anon_rss_kb'] is None
+
+
+def test_binary_junk_is_tolerated():
+    junk = b'\x00\xff\xfe garbage \x80\x81 Killed process \xff\n' + os.urandom(4096).replace(b'\n', b'') + b'\n'
+    data = junk + b'[ 1.0] Out of memory: Killed process 12 (w\xffx) total-vm:1kB, anon-rss:1kB, file-rss:0kB\n' + junk
+    events = list(parse_stream(io.BytesIO(data), 'j'))
+    assert [e['victim']['pid'] for e in events] == [12]
+    assert events[0]['victim']['name'] == u'w\ufffdx'
+
+
+@pytest.mark.parametrize('chunk', [7, 64, 1000])
+def test_stream_chunks_and_segments_agree(chunk):
+    data = b''.join(open(p, 'rb').read() for p in sorted(glob.glob(os.path.join(FIXTURES, '*.log'))))
+    whole = list(parse_lines(data.decode('utf-8', 'replace').splitlines(), 'x', details=ALL))
+    assert list(parse_stream(io.BytesIO(data), 'x', details=ALL, chunk_size=chunk)) == whole
+    cut = data.index(b'\n', len(data) // 3) + 1
+    stats = {}
+    first = list(parse_stream(io.BytesIO(data), 'x', end=cut, stats=stats, chunk_size=chunk))
+    assert stats['lines_at_end'] == data[:cut].count(b'\n') and stats['lines'] >= stats['lines_at_end']
+    assert all(int(e['source'][2:]) <= stats['lines'] for e in first)

@@ -1,0 +1,236 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests of the OOM source reader: files, gz, kmsg, journal, auto, dedup, since."""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import datetime
+import gzip
+import io
+import json
+import os
+import time
+
+import pytest
+
+from ansible_collections.oomguard.memory.plugins.module_utils import oom_sources
+from ansible_collections.oomguard.memory.plugins.module_utils.oom_sources import (
+    OomSourceError, collect_events, parse_since, parse_file, summarize)
+
+UTC = datetime.timezone.utc
+BOOT = 1700000000  # 2023-11-14T22:13:20Z
+KILL = ('Memory cgroup out of memory: Killed process {pid} (python3) total-vm:221384kB, anon-rss:65280kB, '
+        'file-rss:6664kB, shmem-rss:0kB, UID:0 pgtables:188kB oom_score_adj:0')
+HEAD = 'python3 invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0'
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch):
+    monkeypatch.setenv('TZ', 'UTC')
+    time.tzset()
+
+
+@pytest.fixture
+def root(tmp_path):
+    (tmp_path / 'proc').mkdir()
+    (tmp_path / 'proc' / 'stat').write_text(u'cpu  1 2 3\nbtime %d\n' % BOOT)
+    (tmp_path / 'var' / 'log').mkdir(parents=True)
+    (tmp_path / 'dev').mkdir()
+    return tmp_path
+
+
+class Calls(object):
+    def __init__(self, results=None):
+        self.argv = []
+        self.results = results or {}
+        self.warnings = []
+
+    def run(self, argv):
+        self.argv.append(argv)
+        return self.results.get(argv[0], (1, '', 'not here'))
+
+    def warn(self, msg):
+        self.warnings.append(msg)
+
+
+def write(path, text, mtime=None):
+    path.write_text(text)
+    if mtime:
+        os.utime(str(path), (mtime, mtime))
+    return str(path)
+
+
+def syslog(day, hms, pid, host='h'):
+    return 'Nov %2d %s %s kernel: [%d.000000] %s\n' % (day, hms, host, pid, KILL.format(pid=pid))
+
+
+def test_plain_and_gz_files_and_glob(root):
+    mtime = BOOT + 86400 * 30
+    write(root / 'var/log/kern.log', syslog(20, '10:00:00', 101), mtime)
+    with gzip.open(str(root / 'var/log/kern.log.2.gz'), 'wt') as f:
+        f.write('noise\n' + syslog(18, '09:00:00', 100))
+    os.utime(str(root / 'var/log/kern.log.2.gz'), (mtime, mtime))
+    calls = Calls()
+    events = collect_events(['/var/log/kern.log*'], calls.run, calls.warn, root=str(root))
+    assert [e['victim']['pid'] for e in events] == [100, 101]
+    assert [e['time'] for e in events] == ['2023-11-18T09:00:00Z', '2023-11-20T10:00:00Z']
+    assert events[0]['source'] == str(root / 'var/log/kern.log.2.gz') + ':2'
+    assert calls.warnings == []
+
+
+def test_missing_single_source_raises_but_warns_among_many(root):
+    calls = Calls()
+    with pytest.raises(OomSourceError, match='cannot read'):
+        collect_events(['/var/log/nope.log'], calls.run, calls.warn, root=str(root))
+    write(root / 'var/log/kern.log', syslog(20, '10:00:00', 5), BOOT + 86400 * 30)
+    events = collect_events(['/var/log/nope.log', '/var/log/kern.log'], calls.run, calls.warn, root=str(root))
+    assert len(events) == 1 and len(calls.warnings) == 1 and 'nope.log' in calls.warnings[0]
+
+
+def test_kmsg_copy_and_boot_time(root):
+    write(root / 'dev/kmsg', '4,1,252971105,-;%s\n SUBSYSTEM=x\n3,2,252992511,-;%s\n' % (HEAD, KILL.format(pid=4694)))
+    calls = Calls()
+    events = collect_events(['kmsg'], calls.run, calls.warn, root=str(root))
+    assert len(events) == 1
+    assert events[0]['time'] == '2023-11-14T22:17:32.971105Z' and events[0]['source'] == 'kmsg:1'
+    assert events[0]['trigger']['name'] == 'python3' and events[0]['victim']['pid'] == 4694
+
+
+def test_since_filter_and_unknown_times(root):
+    write(root / 'dev/kmsg', '3,2,10000000,-;%s\n3,3,90000000,-;%s\n' % (KILL.format(pid=1), KILL.format(pid=2)))
+    calls = Calls()
+    since = datetime.datetime.fromtimestamp(BOOT + 50, UTC)
+    events = collect_events(['kmsg'], calls.run, calls.warn, root=str(root), since=since)
+    assert [e['victim']['pid'] for e in events] == [2]
+    (root / 'proc' / 'stat').write_text(u'cpu 1\n')
+    assert collect_events(['kmsg'], calls.run, calls.warn, root=str(root), since=since) == []
+
+
+def test_dedup_across_sources_merges_fields(root):
+    # the same kill in kmsg (uptime, no host) and in kern.log (host, syslog time one second off)
+    write(root / 'dev/kmsg', '3,2,252992511,-;%s\n' % KILL.format(pid=4694))
+    write(root / 'var/log/kern.log', 'Nov 14 22:17:33 web kernel: %s\n' % KILL.format(pid=4694), BOOT + 3600)
+    write(root / 'var/log/syslog', 'Nov 14 22:17:33 web kernel: %s\n' % KILL.format(pid=4694), BOOT + 3600)
+    calls = Calls()
+    events = collect_events(['kmsg', '/var/log/kern.log', '/var/log/syslog'], calls.run, calls.warn, root=str(root))
+    assert len(events) == 1
+    assert events[0]['host'] == 'web' and events[0]['uptime'] == 252.992511
+
+
+def test_same_pid_far_apart_is_not_deduplicated(root):
+    write(root / 'var/log/kern.log', syslog(1, '10:00:00', 7), BOOT + 86400 * 30)
+    write(root / 'var/log/syslog', syslog(2, '10:00:00', 7), BOOT + 86400 * 30)
+    calls = Calls()
+    assert len(collect_events(['/var/log/kern.log', '/var/log/syslog'], calls.run, calls.warn, root=str(root))) == 2
+
+
+def test_auto_uses_kmsg_without_journal_plus_rotated_logs(root, monkeypatch):
+    monkeypatch.setattr(oom_sources, '_which', lambda name: None)
+    write(root / 'dev/kmsg', '3,2,1000000,-;%s\n' % KILL.format(pid=1))
+    mtime = BOOT + 86400 * 30
+    write(root / 'var/log/messages', syslog(20, '10:00:00', 2), mtime)
+    write(root / 'var/log/messages.1', syslog(19, '10:00:00', 3), mtime)
+    write(root / 'var/log/messages-20231201', syslog(18, '10:00:00', 4), mtime)
+    write(root / 'var/log/messages.bak', syslog(17, '10:00:00', 5), mtime)
+    calls = Calls()
+    events = collect_events(['auto'], calls.run, calls.warn, root=str(root))
+    assert sorted(e['victim']['pid'] for e in events) == [1, 2, 3, 4]
+    assert calls.argv == []
+
+
+class FakeProc(object):
+    def __init__(self, lines, rc=0):
+        self.stdout = io.BytesIO(b''.join(l.encode('utf-8') + b'\n' for l in lines))
+        self.rc = rc
+
+    def wait(self):
+        return self.rc
+
+
+def test_auto_prefers_journal_when_it_has_kernel_messages(root, monkeypatch):
+    monkeypatch.setattr(oom_sources, '_which', lambda name: '/usr/bin/' + name)
+    write(root / 'dev/kmsg', '3,2,1000000,-;%s\n' % KILL.format(pid=99))
+    seen = []
+
+    def popen(argv):
+        seen.append(argv)
+        rec = {'MESSAGE': KILL.format(pid=8), '_TRANSPORT': 'kernel', '__REALTIME_TIMESTAMP': '1700000100000000',
+               '_HOSTNAME': 'j'}
+        return FakeProc([json.dumps(rec)])
+
+    calls = Calls({'journalctl': (0, '-- line --\n', '')})
+    events = collect_events(['auto'], calls.run, calls.warn, root=str(root), popen=popen)
+    assert [e['victim']['pid'] for e in events] == [8]
+    assert events[0]['source'] == 'journal:1' and events[0]['host'] == 'j'
+    assert seen[0][:3] == ['journalctl', '--no-pager', '-q'] and '_TRANSPORT=kernel' in seen[0]
+
+
+def test_dmesg_source_through_run_command(root, monkeypatch):
+    monkeypatch.setattr(oom_sources, '_which', lambda name: '/bin/' + name)
+    calls = Calls({'dmesg': (0, '[   48.183028] %s\n[   48.200877] %s\n' % (HEAD, KILL.format(pid=446)), '')})
+    events = collect_events(['dmesg'], calls.run, calls.warn, root=str(root))
+    assert calls.argv == [['dmesg']]
+    assert events[0]['time'] == '2023-11-14T22:14:08.183028Z' and events[0]['victim']['pid'] == 446
+    calls = Calls({'dmesg': (1, '', 'dmesg: read kernel buffer failed: Operation not permitted')})
+    with pytest.raises(OomSourceError, match='not permitted'):
+        collect_events(['dmesg'], calls.run, calls.warn, root=str(root))
+
+
+def test_parallel_segments_equal_single_process(tmp_path):
+    block = []
+    for i in range(300):
+        block.append('Nov 14 22:%02d:%02d h kernel: noise line %d with nothing in it\n' % (i // 60 % 60, i % 60, i))
+        if i % 7 == 0:
+            block.append('Nov 14 22:00:00 h kernel: %s\n' % HEAD)
+            block.append('Nov 14 22:00:00 h kernel: Tasks state (memory values in pages):\n')
+        if i % 7 == 3:
+            block.append('Nov 14 22:00:00 h kernel: %s\n' % KILL.format(pid=1000 + i))
+    path = write(tmp_path / 'big.log', ''.join(block) * 20)
+    size = os.path.getsize(path)
+    single = list(parse_file(path, 'big', size, {}, workers=1))
+    monkey_min = oom_sources.PARALLEL_MIN_BYTES
+    try:
+        oom_sources.PARALLEL_MIN_BYTES = 0
+        for workers in (2, 3, 4):
+            assert list(parse_file(path, 'big', size, {}, workers=workers)) == single
+    finally:
+        oom_sources.PARALLEL_MIN_BYTES = monkey_min
+    # 43 headers per block, each followed by its kill line three noise lines later
+    assert len(single) == 20 * 43
+    assert all(e['trigger'] and e['victim'] for e in single)
+    assert [int(e['source'][4:]) for e in single[:2]] == [2, 12]
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('boot', BOOT),
+    ('30m', BOOT + 10000 - 1800),
+    ('24h', BOOT + 10000 - 86400),
+    ('7d', BOOT + 10000 - 7 * 86400),
+    ('2023-11-14', 1699920000),
+    ('2023-11-14T22:13:20Z', BOOT),
+    ('2023-11-15T00:13:20+02:00', BOOT),
+    ('2023-11-14 22:13:20', BOOT),
+])
+def test_parse_since(text, expected):
+    got = parse_since(text, now=BOOT + 10000, boot_time=BOOT)
+    assert got.tzinfo is not None and got.timestamp() == expected
+
+
+@pytest.mark.parametrize('text', ['yesterday', '10x', '2023-13-01', '-5m'])
+def test_parse_since_rejects(text):
+    with pytest.raises(ValueError, match='since'):
+        parse_since(text, now=BOOT, boot_time=BOOT)
+
+
+def test_parse_since_boot_without_btime():
+    with pytest.raises(ValueError, match='boot'):
+        parse_since('boot', now=BOOT, boot_time=None)
+    assert parse_since(None) is None
+
+
+def test_summarize():
+    events = [{'time': '2024-01-01T00:00:00Z', 'victim': {'name': 'a'}, 'oom_memcg': '/x'},
+              {'time': None, 'victim': None, 'oom_memcg': None},
+              {'time': '2024-01-02T00:00:00Z', 'victim': {'name': 'a'}, 'oom_memcg': None}]
+    assert summarize(events) == {'events': 3, 'kills': 2, 'first': '2024-01-01T00:00:00Z',
+                                 'last': '2024-01-02T00:00:00Z', 'by_victim': {'a': 2}, 'by_memcg': {'/x': 1}}
