@@ -48,7 +48,7 @@ def oom_kill():
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
-        for _ in range(50):
+        for _attempt in range(50):
             try:
                 os.rmdir(cgroup)
                 break

@@ -10,7 +10,13 @@ from ansible_collections.oomguard.memory.plugins.module_utils.fstab import (
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'swap')
 
 
+# Kept in code, not in a fixture file: ansible-test sanity rejects files with CRLF line endings.
+CRLF_FSTAB = 'UUID=abcd / ext4 defaults 0 1\r\n# crlf file\r\n'
+
+
 def fixture(name):
+    if name == 'fstab-crlf':
+        return CRLF_FSTAB
     with open(os.path.join(FIXTURES, name), 'rb') as handle:
         return handle.read().decode('utf-8')
 
