@@ -51,7 +51,8 @@ options:
       - V(boot) (the start of the current boot), an ISO-8601 time such as
         C(2026-11-25T08:00:00Z) (UTC when no offset is given), or an age such as C(30m),
         C(24h), C(7d) (units s, m, h, d, w).
-      - Events whose time cannot be known (bare messages without timestamps) are kept.
+      - Events whose time cannot be known (bare messages without timestamps) are left out when O(since) is set,
+        since nothing shows they happened after it.
     type: str
   max_events:
     description:
@@ -266,7 +267,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.oomguard.memory.plugins.module_utils import procfs
 from ansible_collections.oomguard.memory.plugins.module_utils.oom_sources import (
-    OomSourceError, collect_events, parse_since)
+    OomSourceError, collect_events, parse_since, summarize)
 
 # Tests point the /proc and /sys readers at a fake tree through this.
 ROOT = '/'
@@ -280,22 +281,6 @@ def argument_spec():
         details=dict(type='list', elements='str', default=[], choices=['tasks', 'meminfo', 'memcg_stats']),
         top=dict(type='int', default=10),
     )
-
-
-def summarize(events):
-    summary = {'events': 0, 'kills': 0, 'first': None, 'last': None, 'by_victim': {}, 'by_memcg': {}}
-    for event in events:
-        summary['events'] += 1
-        if event['time']:
-            summary['first'] = summary['first'] or event['time']
-            summary['last'] = event['time']
-        if event['victim']:
-            summary['kills'] += 1
-            name = event['victim']['name'] or '?'
-            summary['by_victim'][name] = summary['by_victim'].get(name, 0) + 1
-        if event['oom_memcg']:
-            summary['by_memcg'][event['oom_memcg']] = summary['by_memcg'].get(event['oom_memcg'], 0) + 1
-    return summary
 
 
 def memory_state(warn):

@@ -3,6 +3,7 @@
     result = run_module(swappiness, {'value': 10, '_ansible_check_mode': True})
     assert result['changed'] is False          # result of exit_json
     assert 'failed' in result                  # result of fail_json (msg in result['msg'])
+    assert result['warnings'] == [...]         # what module.warn() said during the run
 """
 import json
 
@@ -32,10 +33,20 @@ def _fail_json(self, msg, **kwargs):
 def run_module(monkeypatch):
     monkeypatch.setattr(basic.AnsibleModule, 'exit_json', _exit_json)
     monkeypatch.setattr(basic.AnsibleModule, 'fail_json', _fail_json)
+    warnings = []
+    real_warn = basic.AnsibleModule.warn
+
+    def warn(self, msg, *args, **kwargs):
+        warnings.append(msg)
+        return real_warn(self, msg, *args, **kwargs)
+    monkeypatch.setattr(basic.AnsibleModule, 'warn', warn)
 
     def run(module, args):
+        del warnings[:]
         with patch_module_args(json.loads(json.dumps(args))):
             with pytest.raises(_Exit) as caught:
                 module.main()
-        return caught.value.result
+        result = caught.value.result
+        result.setdefault('warnings', list(warnings))
+        return result
     return run

@@ -1,0 +1,133 @@
+"""oom_facts run in-process against a fake /proc and /sys tree and the public log fixtures."""
+import json
+import os
+import shutil
+
+import pytest
+
+from ansible_collections.oomguard.memory.plugins.modules import oom_facts
+
+FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), 'fixtures')
+LOGS = os.path.join(FIXTURES, 'oom-logs')
+IN_ROOT = '/logs'
+
+
+def write(root, path, text):
+    full = os.path.join(str(root), path.lstrip('/'))
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    with open(full, 'w') as handle:
+        handle.write(text)
+
+
+@pytest.fixture
+def fake_root(tmp_path, monkeypatch):
+    """A host with 2 GiB RAM, no swap, PSI, a v1 memory cgroup with one OOM kill, two processes
+    and a kernel thread."""
+    write(tmp_path, '/proc/meminfo', 'MemTotal:        2048000 kB\nMemFree:          100000 kB\nMemAvailable:     512000 kB\n'
+                                     'SwapTotal:             0 kB\nSwapFree:              0 kB\nCommitLimit:     1024000 kB\n'
+                                     'Committed_AS:    3000000 kB\n')
+    write(tmp_path, '/proc/stat', 'cpu 1 2 3\nbtime 1795627687\n')
+    write(tmp_path, '/proc/vmstat', 'nr_free_pages 25000\noom_kill 7\n')
+    write(tmp_path, '/proc/pressure/memory', 'some avg10=2.00 avg60=1.00 avg300=0.50 total=900\n'
+                                             'full avg10=1.00 avg60=0.50 avg300=0.25 total=400\n')
+    write(tmp_path, '/proc/sys/vm/swappiness', '60\n')
+    write(tmp_path, '/proc/sys/vm/overcommit_memory', '0\n')
+    write(tmp_path, '/proc/mounts', 'cgroup /sys/fs/cgroup/memory cgroup rw,memory 0 0\n')
+    write(tmp_path, '/sys/fs/cgroup/memory/memory.oom_control', 'oom_kill_disable 0\nunder_oom 0\noom_kill 0\n')
+    write(tmp_path, '/sys/fs/cgroup/memory/batch/memory.oom_control', 'oom_kill_disable 0\nunder_oom 0\noom_kill 1\n')
+    procs = [(100, 'postgres', 1, 0x400100, 500000, 0, -900, '/system.slice/postgresql.service'),
+             (200, 'GC Thread#9', 1, 0x400100, 900000, 1024, 0, '/batch'),
+             (300, 'tiny', 1, 0x400100, 100, 0, 0, '/'),
+             (2, 'kthreadd', 0, 0x208040, 0, 0, 0, '/')]
+    for pid, name, ppid, flags, rss, swap, adj, cgroup in procs:
+        write(tmp_path, '/proc/%d/stat' % pid, '%d (%s) S %d %d %d 0 -1 %d 0 0 0 0 0 0 0 0 20 0 1 0 100 0 %d 0\n'
+              % (pid, name, ppid, pid, pid, flags, rss // 4))
+        write(tmp_path, '/proc/%d/status' % pid, 'Name:\t%s\nVmRSS:\t%d kB\nVmSwap:\t%d kB\n' % (name, rss, swap))
+        write(tmp_path, '/proc/%d/oom_score' % pid, '%d\n' % max(0, rss // 2048 + adj))
+        write(tmp_path, '/proc/%d/oom_score_adj' % pid, '%d\n' % adj)
+        write(tmp_path, '/proc/%d/cgroup' % pid, '5:memory:%s\n0::/\n' % cgroup)
+    # Log paths are read under the same root, as the module would read /var/log on a real host.
+    shutil.copytree(LOGS, os.path.join(str(tmp_path), 'logs'))
+    monkeypatch.setattr(oom_facts, 'ROOT', str(tmp_path))
+    return tmp_path
+
+
+def run(run_module, **args):
+    return run_module(oom_facts, args)
+
+
+def test_everything_from_one_fixture_log(run_module, fake_root):
+    log = os.path.join(IN_ROOT, '107-captured-6.18-cgroup1-memcg.log')
+    result = run(run_module, sources=[log], details=['tasks', 'memcg_stats'], top=2)
+    assert result['changed'] is False and not result.get('failed')
+    facts = result['ansible_facts']['oom']
+    (event,) = facts['events']
+    assert event['victim']['pid'] == 4694 and event['oom_memcg'] == '/feas_oom' and event['kind'] == 'memcg'
+    assert event['source'].startswith(log + ':')
+    assert isinstance(event['tasks'], list) and event['tasks']
+    assert 'meminfo' not in event
+    assert facts['summary'] == {'events': 1, 'kills': 1, 'first': event['time'], 'last': event['time'],
+                                'by_victim': {'python3': 1}, 'by_memcg': {'/feas_oom': 1}}
+    assert facts['counters'] == {'vmstat_oom_kill': 7, 'memcg': [{'path': '/batch', 'oom': None, 'oom_kill': 1}]}
+    assert facts['memory'] == {'mem_total_kb': 2048000, 'mem_available_kb': 512000, 'swap_total_kb': 0,
+                               'swap_free_kb': 0, 'committed_as_kb': 3000000, 'commit_limit_kb': 1024000,
+                               'overcommit_memory': 0, 'swappiness': 60}
+    assert facts['pressure']['some'] == {'avg10': 2.0, 'avg60': 1.0, 'avg300': 0.5, 'total': 900}
+    assert facts['top_processes'] == [
+        {'pid': 200, 'name': 'GC Thread#9', 'rss_kb': 900000, 'swap_kb': 1024, 'oom_score': 439, 'oom_score_adj': 0,
+         'memcg': '/batch'},
+        {'pid': 100, 'name': 'postgres', 'rss_kb': 500000, 'swap_kb': 0, 'oom_score': 0, 'oom_score_adj': -900,
+         'memcg': '/system.slice/postgresql.service'}]
+
+
+def test_every_public_fixture_through_the_module(run_module, fake_root):
+    for name in sorted(os.listdir(LOGS)):
+        if not name.endswith('.log'):
+            continue
+        with open(os.path.join(LOGS, name[:-4] + '.json')) as handle:
+            expected = json.load(handle)['events']
+        facts = run(run_module, sources=[os.path.join(IN_ROOT, name)], top=0)['ansible_facts']['oom']
+        assert facts['summary']['events'] == len(expected), name
+        assert [e['victim']['pid'] if e['victim'] else None for e in facts['events']] == \
+            [e['victim_pid'] for e in expected], name
+
+
+def test_max_events_keeps_the_newest_and_summary_counts_all(run_module, fake_root):
+    log = os.path.join(IN_ROOT, '103-cadvisor-test-4.8-gentoo-docker-two-memcg.log')
+    full = run(run_module, sources=[log], top=0)['ansible_facts']['oom']
+    assert len(full['events']) >= 2
+    one = run(run_module, sources=[log], top=0, max_events=1)['ansible_facts']['oom']
+    assert one['events'] == full['events'][-1:]
+    assert one['summary'] == full['summary']
+    none = run(run_module, sources=[log], top=0, max_events=0)['ansible_facts']['oom']
+    assert none['events'] == [] and none['summary'] == full['summary']
+
+
+def test_missing_psi_and_vmstat_are_warnings(run_module, fake_root):
+    os.unlink(os.path.join(str(fake_root), 'proc/pressure/memory'))
+    os.unlink(os.path.join(str(fake_root), 'proc/vmstat'))
+    log = os.path.join(IN_ROOT, '106-lkml-2.4-out-of-memory-killed-list.log')
+    result = run(run_module, sources=[log], top=0)
+    facts = result['ansible_facts']['oom']
+    assert facts['pressure'] is None and facts['counters']['vmstat_oom_kill'] is None
+    assert any('pressure' in w for w in result['warnings']) and any('vmstat' in w for w in result['warnings'])
+
+
+@pytest.mark.parametrize('args, words', [
+    ({'max_events': -1}, 'max_events must be 0 or more'),
+    ({'top': -5}, 'top must be 0 or more'),
+    ({'sources': []}, 'sources is empty'),
+    ({'since': 'last tuesday'}, 'since'),
+    ({'sources': ['/nonexistent/kern.log']}, '/nonexistent/kern.log'),
+])
+def test_bad_input_fails_with_one_sentence(run_module, fake_root, args, words):
+    result = run(run_module, **args)
+    assert result['failed'] is True and words in result['msg']
+    assert '\n' not in result['msg'].strip()
+
+
+def test_check_mode_reads_the_same(run_module, fake_root):
+    log = os.path.join(IN_ROOT, '101-cadvisor-test-3.13-memcg-memorymonster.log')
+    normal = run(run_module, sources=[log], top=0)
+    checked = run_module(oom_facts, {'sources': [log], 'top': 0, '_ansible_check_mode': True})
+    assert checked['changed'] is False and checked['ansible_facts'] == normal['ansible_facts']
