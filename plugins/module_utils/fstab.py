@@ -14,6 +14,8 @@ without a final newline and removing it again gives back the original bytes.
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+from ansible_collections.oomguard.memory.plugins.module_utils.procfs import unescape_octal
+
 # fstab(5) escapes these characters in its fields as octal.
 _ESCAPES = (('\\', '\\134'), (' ', '\\040'), ('\t', '\\011'), ('\n', '\\012'))
 
@@ -25,18 +27,8 @@ def escape_field(text):
 
 
 def unescape_field(text):
-    if '\\' not in text:
-        return text
-    out, i = [], 0
-    while i < len(text):
-        chunk = text[i + 1:i + 4]
-        if text[i] == '\\' and len(chunk) == 3 and all(c in '01234567' for c in chunk):
-            out.append(chr(int(chunk, 8)))
-            i += 4
-        else:
-            out.append(text[i])
-            i += 1
-    return ''.join(out)
+    # fstab escapes fields exactly as the kernel escapes /proc/mounts.
+    return unescape_octal(text)
 
 
 def split_lines(text):
