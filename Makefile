@@ -60,6 +60,7 @@ unit: venv
 lint: venv
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ansible-lint --profile production --strict
 	rm -rf collections  # ansible-lint links the collection there; nothing else should find it
+	$(VENV)/bin/antsibull-changelog lint
 
 sanity: sanity-newest sanity-2.16
 
