@@ -373,8 +373,15 @@ def parse_file(path, label, size, kwargs, workers=None):
     bounds = [0]
     with open(path, 'rb', buffering=0) as stream:
         for k in range(1, workers):
-            stream.seek(size * k // workers)
-            stream.readline()
+            # Split after the whole line holding the k-th share, but never between a
+            # "Kill process ... score" line and the kill line it announces.
+            at = size * k // workers
+            back = max(0, at - 4096)
+            stream.seek(back)
+            stream.seek(back + stream.read(at - back).rfind(b'\n') + 1)
+            line = stream.readline()
+            while line and b'ill process' in line:
+                line = stream.readline()
             bounds.append(max(bounds[-1], min(stream.tell(), size)))
     bounds.append(None)
     children = []

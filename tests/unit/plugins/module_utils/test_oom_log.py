@@ -13,6 +13,7 @@ import time
 import pytest
 
 from ansible_collections.oomguard.memory.plugins.module_utils.oom_log import parse_lines, parse_stream
+from ansible_collections.oomguard.memory.plugins.module_utils.oom_log import NEEDLES, _SCAN_NEEDLES, _anchors, _newlines
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'oom-logs')
 ALL = ('tasks', 'meminfo', 'memcg_stats')
@@ -360,3 +361,77 @@ def test_stream_chunks_and_segments_agree(chunk):
     first = list(parse_stream(io.BytesIO(data), 'x', end=cut, stats=stats, chunk_size=chunk))
     assert stats['lines_at_end'] == data[:cut].count(b'\n') and stats['lines'] >= stats['lines_at_end']
     assert all(int(e['source'][2:]) <= stats['lines'] for e in first)
+
+
+# --- the chunk scan of parse_stream ---------------------------------------------------------
+
+NEAR_MISSES = [
+    'systemd[1]: session-3.scope: Killing process 812 (sleep) with signal SIGKILL.',
+    'nfs: server filer01 not responding, still trying',
+    'audit: Killed by the user; will fill the queue',
+    'Killed processes: none',  # a hit of 'Killed process' that is no kill line
+    'foo: oom-kil is not a needle, Killed\tprocess neither',
+]
+
+
+def test_newlines_counts_every_part():
+    data = b''.join(b'line %d %s\n' % (i, b'x' * (i % 97)) for i in range(3000)) + b'tail without newline'
+    size = len(data)
+    for start, end in [(0, None), (0, size), (1, size), (0, 10), (5, 5), (100, 4000), (17, size - 3), (9000, 9000 + 4096)]:
+        assert _newlines(data, start, end) == data.count(b'\n', start, end)
+    assert _newlines(b'') == 0 and _newlines(b'\n' * 5000) == 5000
+
+
+def test_anchor_hits_are_exactly_those_of_the_needles():
+    text = '\n'.join(NEAR_MISSES + ['Killed process 5 (a)', 'oom-killoom-kill', 'KilledKilled process 6 (b)',
+                                    'x invoked oom-killer: gfp_mask=0x0', 'Killed']) + '\n'
+    data = text.encode('ascii') * 3
+    want = sorted(i for n in NEEDLES for i in range(len(data)) if data.startswith(n, i))
+    assert _anchors(data, 0, len(data), _SCAN_NEEDLES) == want
+    # bounds: only hits wholly inside data[start:end]
+    start, end = data.index(b'oom-killoom'), data.index(b'oom-killoom') + 12
+    assert _anchors(data, start, end, _SCAN_NEEDLES) == [start]
+
+
+def test_large_chunks_keep_line_numbers_and_agree_with_lines():
+    """Chunks above the small-count limit take the copy-free and the sliced newline counts."""
+    rows, expected = [], []
+    for i in range(4000):
+        rows.append('Nov 14 22:00:%02d h kernel: [%6d.000000] %s' % (i % 60, i, NEAR_MISSES[i % len(NEAR_MISSES)]))
+        if i % 450 == 7:
+            expected.append(len(rows) + 1)
+            rows.append('Nov 14 22:00:00 h kernel: [ 1.0] app invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, '
+                        'oom_score_adj=0')
+            rows.append('Nov 14 22:00:00 h kernel: [ 1.0] Tasks state (memory values in pages):')
+            rows.append('Nov 14 22:00:00 h kernel: [ 1.0] Out of memory: Killed process %d (app) total-vm:1kB, '
+                        'anon-rss:1kB, file-rss:0kB' % (100 + i))
+        elif i % 450 == 200:
+            # rate-limited: only the kill line
+            expected.append(len(rows) + 1)
+            rows.append('Nov 14 22:00:00 h kernel: [ 1.0] Killed process %d (db) total-vm:1kB, anon-rss:1kB, '
+                        'file-rss:0kB' % (100 + i))
+        elif i % 450 == 330:
+            expected.append(len(rows) + 1)
+            rows.append('Nov 14 22:00:00 h kernel: [ 1.0] oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),'
+                        'task=x,pid=%d,uid=0' % (100 + i))
+    data = ('\n'.join(rows) + '\n').encode('ascii')
+    assert len(data) > 5 * 65536
+    whole = list(parse_lines(data.decode('ascii').split('\n')[:-1], 'x'))
+    assert [int(e['source'][2:]) for e in whole] == expected
+    for chunk in (4096, 5000, 65536, 1 << 20):
+        stats = {}
+        assert list(parse_stream(io.BytesIO(data), 'x', chunk_size=chunk, stats=stats)) == whole
+        assert stats['lines'] == len(rows)
+
+
+def test_selection_line_at_the_end_of_a_chunk():
+    noise = b'Nov 14 22:00:00 h kernel: [ 1.0] noise\n' * 3
+    selection = b'Nov 14 22:00:00 h kernel: [ 1.0] Out of memory: Kill process 7 (db) score 9 or sacrifice child\n'
+    kill = b'Nov 14 22:00:00 h kernel: [ 1.0] Killed process 7 (db) total-vm:1kB, anon-rss:1kB, file-rss:0kB\n'
+    data = noise + selection + kill + noise
+    whole = list(parse_lines(data.decode('ascii').split('\n')[:-1], 'x'))
+    assert [e['source'] for e in whole] == ['x:4']
+    assert list(parse_stream(io.BytesIO(data), 'x', chunk_size=len(noise + selection))) == whole
+    # wherever the chunk boundary falls: inside the selection line, between it and the kill line, ...
+    for size in range(1, len(data) + 2):
+        assert list(parse_stream(io.BytesIO(data), 'x', chunk_size=size)) == whole, size

@@ -234,3 +234,25 @@ def test_summarize():
               {'time': '2024-01-02T00:00:00Z', 'victim': {'name': 'a'}, 'oom_memcg': None}]
     assert summarize(events) == {'events': 3, 'kills': 2, 'first': '2024-01-01T00:00:00Z',
                                  'last': '2024-01-02T00:00:00Z', 'by_victim': {'a': 2}, 'by_memcg': {'/x': 1}}
+
+
+def test_parallel_split_never_separates_a_selection_line_from_its_kill(tmp_path):
+    """The segment boundary falls inside a rate-limited 'Kill process ... score' line: the kill
+    line after it must still open the event at the selection line, as in one process."""
+    head = 'Nov 14 22:00:00 h kernel: noise line\n' * 40
+    selection = 'Nov 14 22:00:01 h kernel: Out of memory: Kill process 77 (db) score 9 or sacrifice child\n'
+    kill = 'Nov 14 22:00:01 h kernel: Killed process 77 (db) total-vm:100kB, anon-rss:10kB, file-rss:0kB\n'
+    # pad the tail so the middle of the file is the middle of the selection line
+    tail_len = 2 * (len(head) + len(selection) // 2) - len(head) - len(selection) - len(kill)
+    text = head + selection + kill + 'x' * (tail_len - 1) + '\n'
+    assert len(head) < len(text) // 2 < len(head) + len(selection)
+    path = write(tmp_path / 'split.log', text)
+    size = os.path.getsize(path)
+    single = list(parse_file(path, 'split', size, {}, workers=1))
+    assert [(e['source'], e['kind'], e['victim']['pid']) for e in single] == [('split:41', 'global', 77)]
+    monkey_min = oom_sources.PARALLEL_MIN_BYTES
+    try:
+        oom_sources.PARALLEL_MIN_BYTES = 0
+        assert list(parse_file(path, 'split', size, {}, workers=2)) == single
+    finally:
+        oom_sources.PARALLEL_MIN_BYTES = monkey_min
