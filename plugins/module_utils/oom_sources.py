@@ -26,6 +26,7 @@ import re
 import subprocess
 import time
 
+from ansible_collections.oomguard.memory.plugins.module_utils import procfs
 from ansible_collections.oomguard.memory.plugins.module_utils.oom_log import parse_lines, parse_stream
 
 KEYWORDS = ('auto', 'kmsg', 'dmesg', 'journal')
@@ -92,19 +93,6 @@ def parse_since(text, now=None, boot_time=None):
                      "(a number and s, m, h, d or w, such as 30m or 7d)" % (value,))
 
 
-def read_boot_time(root='/'):
-    """Epoch seconds of this boot from /proc/stat btime, or None when it cannot be read."""
-    path = os.path.join(root, 'proc/stat')
-    try:
-        with open(path) as f:
-            for line in f:
-                if line.startswith('btime '):
-                    return int(line.split()[1])
-    except (IOError, OSError, ValueError, IndexError):
-        return None
-    return None
-
-
 def collect_events(sources, run_command, warn, since=None, details=(), root='/', boot_time=None, now=None,
                    popen=None, max_events=None):
     """Read all sources and return the list of events, oldest first.
@@ -125,7 +113,10 @@ def collect_events(sources, run_command, warn, since=None, details=(), root='/',
     in).  ``summarize(events)`` gives the `summary` fact.
     """
     if boot_time is None:
-        boot_time = read_boot_time(root)
+        try:
+            boot_time = procfs.read_boot_time(root)
+        except procfs.ProcError:
+            boot_time = None  # uptimes then stay uptimes: events keep time null
     since_epoch = None
     if since is not None:
         since_epoch = calendar.timegm(since.utctimetuple()) + since.microsecond / 1000000.0

@@ -352,6 +352,10 @@ def main():
 
     try:
         boot_time = procfs.read_boot_time(ROOT)
+    except procfs.ProcError as exc:
+        module.warn('%s; kernel uptimes stay uptimes (event times null)' % exc)
+        boot_time = None
+    try:
         now = time.time()
         since = parse_since(params['since'], now=now, boot_time=boot_time) if params['since'] else None
         events = collect_events(params['sources'], run_command, module.warn, since=since,

@@ -131,3 +131,14 @@ def test_check_mode_reads_the_same(run_module, fake_root):
     normal = run(run_module, sources=[log], top=0)
     checked = run_module(oom_facts, {'sources': [log], 'top': 0, '_ansible_check_mode': True})
     assert checked['changed'] is False and checked['ansible_facts'] == normal['ansible_facts']
+
+
+def test_without_boot_time_uptimes_stay_uptimes(run_module, fake_root):
+    os.unlink(os.path.join(str(fake_root), 'proc/stat'))
+    log = os.path.join(IN_ROOT, '107-captured-6.18-cgroup1-memcg.log')
+    result = run(run_module, sources=[log], top=0)
+    (event,) = result['ansible_facts']['oom']['events']
+    assert event['time'] is None and event['uptime'] == 252.971105
+    assert any('stat' in w for w in result['warnings'])
+    failed = run(run_module, sources=[log], top=0, since='boot')
+    assert failed['failed'] and 'boot' in failed['msg']
