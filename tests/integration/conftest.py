@@ -4,6 +4,7 @@ import os
 import pytest
 
 from harness import Ansible
+from testbed import systemd_container  # noqa: F401  pylint: disable=unused-import  (the session's container)
 
 os.environ.setdefault('ANSIBLE_PYTHON_INTERPRETER', '/usr/bin/python3')
 

@@ -17,10 +17,7 @@ import uuid
 
 import pytest
 
-import testbed
 
-# The session's systemd container testbed, as a fixture of this module.
-systemd_container = testbed.systemd_container
 
 MEMCG_ROOT = '/sys/fs/cgroup/memory'
 RECORD = '/run/oomguard/memory_limit-created'
@@ -256,7 +253,7 @@ def show(box, prop):
 
 
 @pytest.fixture
-def sleeper(systemd_container):  # pylint: disable=redefined-outer-name
+def sleeper(systemd_container):
     box = systemd_container
     rc, out = box.exec(['sh', '-c', 'printf "[Service]\\nExecStart=/bin/sleep infinity\\n" > /etc/systemd/system/%s'
                         ' && systemctl daemon-reload && systemctl start %s' % (UNIT, UNIT)])

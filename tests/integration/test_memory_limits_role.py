@@ -7,10 +7,7 @@ import uuid
 
 import pytest
 
-import testbed
 
-# The session's systemd container testbed, as a fixture of this module.
-systemd_container = testbed.systemd_container
 
 PLAYBOOK = os.path.join('tests', 'integration', 'playbooks', 'memory_limits_role.yml')
 MEMCG_ROOT = '/sys/fs/cgroup/memory'
@@ -103,7 +100,7 @@ SLICE = 'oomguard-role-test.slice'
 
 
 @pytest.fixture
-def units(systemd_container):  # pylint: disable=redefined-outer-name
+def units(systemd_container):
     box = systemd_container
     rc, out = box.exec(['sh', '-c', 'printf "[Service]\\nExecStart=/bin/sleep infinity\\n" > /etc/systemd/system/%s'
                         ' && systemctl daemon-reload && systemctl start %s' % (UNIT, UNIT)])

@@ -12,16 +12,11 @@ import uuid
 
 import pytest
 
-import testbed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PLAYBOOK = os.path.join(HERE, 'playbooks', 'oom_protect_converge.yml')
 
 
-@pytest.fixture(scope='session')
-def systemd_container(request):
-    """The systemd container testbed, shared with the other test modules of the session."""
-    return testbed.shared_container(request)
 
 
 def adj(pid):

@@ -16,17 +16,12 @@ import uuid
 
 import pytest
 
-import testbed
 
 M = 'oomguard.memory.oom_score_adj'
 UNIT = 'oomguard-test.service'
 DROPIN = '/etc/systemd/system/%s.d/50-oomguard-oom-score-adj.conf' % UNIT
 
 
-@pytest.fixture(scope='session')
-def systemd_container(request):
-    """The systemd container testbed, shared with the other test modules of the session."""
-    return testbed.shared_container(request)
 
 
 def adj(pid):

@@ -14,7 +14,6 @@ import pytest
 
 from harness import ROOT, ansible_env
 # The session fixture, used by the container test below.
-from testbed import systemd_container  # noqa: F401 pylint: disable=unused-import
 
 MIB = 1024 ** 2
 FSTAB = '/etc/fstab'
@@ -130,7 +129,7 @@ def test_role_documentation_renders():
 
 
 @pytest.mark.slow
-def test_role_skips_inside_a_container(systemd_container):  # noqa: F811  (pytest fixture)
+def test_role_skips_inside_a_container(systemd_container):
     swaps_before = proc_swaps()
     swappiness = live()
     recap = systemd_container.playbook(IN_CONTAINER, extra_vars={'swap_file_path': '/swapfile', 'swap_size': '16M',

@@ -2,21 +2,14 @@
 PID 1 (tests/testbed/systemd-container.sh builds and starts it), reached by Ansible through the
 ``containers.podman.podman`` connection (no network).
 
-Use it from a test module with a fixture of the module's own (every module that does so gets
-the same container)::
-
-    import testbed
-
-    @pytest.fixture(scope='session')
-    def systemd_container(request):
-        return testbed.shared_container(request)
+Tests ask for the ``systemd_container`` fixture (registered in conftest.py)::
 
     def test_x(systemd_container):
         rc, out = systemd_container.exec(['systemctl', 'show', '-p', 'OOMScoreAdjust', 'ssh'])
         result = systemd_container.module('oomguard.memory.oom_score_adj', unit='ssh', value=-900)
         recap = systemd_container.playbook('tests/integration/playbooks/x.yml', extra_vars={...})
 
-The fixture is session-scoped and shared by every test module that imports it: the container
+The fixture is session-scoped and shared by every test module: the container
 is built (if its inputs changed) and started once, and removed at the end of the session, also
 when tests fail or the session is interrupted. The image and the debootstrap cache outlive the
 session (see the script). Ansible runs use the collection installed in $ANSIBLE_COLLECTIONS_PATH,
