@@ -4,7 +4,8 @@ import os
 import pytest
 
 from harness import Ansible
-from testbed import systemd_container  # noqa: F401  pylint: disable=unused-import  (the session's container)
+# The session's systemd container, for every test module that asks for it.
+from testbed import systemd_container  # noqa: F401  pylint: disable=unused-import
 
 os.environ.setdefault('ANSIBLE_PYTHON_INTERPRETER', '/usr/bin/python3')
 

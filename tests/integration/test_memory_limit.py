@@ -18,7 +18,6 @@ import uuid
 import pytest
 
 
-
 MEMCG_ROOT = '/sys/fs/cgroup/memory'
 RECORD = '/run/oomguard/memory_limit-created'
 M = 1024 * 1024

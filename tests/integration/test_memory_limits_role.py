@@ -8,7 +8,6 @@ import uuid
 import pytest
 
 
-
 PLAYBOOK = os.path.join('tests', 'integration', 'playbooks', 'memory_limits_role.yml')
 MEMCG_ROOT = '/sys/fs/cgroup/memory'
 RECORD = '/run/oomguard/memory_limit-created'

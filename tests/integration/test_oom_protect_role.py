@@ -17,8 +17,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PLAYBOOK = os.path.join(HERE, 'playbooks', 'oom_protect_converge.yml')
 
 
-
-
 def adj(pid):
     with open('/proc/%d/oom_score_adj' % pid) as handle:
         return int(handle.read())

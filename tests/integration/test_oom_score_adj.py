@@ -22,8 +22,6 @@ UNIT = 'oomguard-test.service'
 DROPIN = '/etc/systemd/system/%s.d/50-oomguard-oom-score-adj.conf' % UNIT
 
 
-
-
 def adj(pid):
     with open('/proc/%d/oom_score_adj' % pid) as handle:
         return int(handle.read())
