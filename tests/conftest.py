@@ -15,3 +15,7 @@ if not os.path.islink(_LINK):
     os.symlink(ROOT, _LINK)
 if _PARENT not in sys.path:
     sys.path.insert(0, _PARENT)
+# Test helpers shared by the unit tests (faketree).
+_UNIT = os.path.join(ROOT, 'tests', 'unit')
+if _UNIT not in sys.path:
+    sys.path.insert(0, _UNIT)

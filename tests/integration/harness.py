@@ -82,13 +82,20 @@ class Ansible(object):
 
     def playbook(self, path, check=False, diff=False, extra_vars=None, inventory='localhost,', env=None):
         """Run a playbook against localhost (local connection); return a Recap."""
-        argv = [os.path.join(BIN, 'ansible-playbook'), '-i', inventory, '-c', 'local', path]
-        if check:
-            argv.append('--check')
-        if diff:
-            argv.append('--diff')
-        if extra_vars:
-            argv += ['-e', json.dumps(extra_vars)]
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT,
-                              env=ansible_env(**(env or {})), universal_newlines=True, check=False)
-        return Recap(proc.returncode, proc.stdout)
+        return run_playbook(['-i', inventory, '-c', 'local', path], check, diff, extra_vars, ansible_env(**(env or {})))
+
+
+def run_playbook(args, check, diff, extra_vars, env, host='localhost'):
+    """ansible-playbook with ``args`` (inventory, connection, playbook) from the repo root."""
+    argv = [os.path.join(BIN, 'ansible-playbook')] + args
+    if check:
+        argv.append('--check')
+    if diff:
+        argv.append('--diff')
+    if extra_vars:
+        argv += ['-e', json.dumps(extra_vars)]
+    # stdin from /dev/null: pytest-ansible's in-process runs mark fd 0 not inheritable, and
+    # ansible-playbook's workers die without a valid fd 0 ("Could not detach from stdio").
+    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT,
+                          env=env, universal_newlines=True, check=False)
+    return Recap(proc.returncode, proc.stdout, host=host)

@@ -22,7 +22,7 @@ import tempfile
 
 import pytest
 
-from harness import BIN, ROOT, Recap, ansible_env
+from harness import ROOT, ansible_env, run_playbook
 
 SCRIPT = os.path.join(ROOT, 'tests', 'testbed', 'systemd-container.sh')
 CONTAINERS_CONF = os.path.join(ROOT, 'tests', 'testbed', 'containers.conf')
@@ -67,18 +67,7 @@ class SystemdContainer(object):
 
     def playbook(self, path, extra_vars=None, check=False, diff=False):
         """Run a playbook (hosts: all) against the container; return a Recap for it."""
-        argv = [os.path.join(BIN, 'ansible-playbook'), '-i', self.inventory, path]
-        if check:
-            argv.append('--check')
-        if diff:
-            argv.append('--diff')
-        if extra_vars:
-            argv += ['-e', json.dumps(extra_vars)]
-        # stdin from /dev/null: ansible-playbook's workers need a valid fd 0 (a closed one made a
-        # run die with "Could not detach from stdio").
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              cwd=ROOT, env=self._env(), universal_newlines=True, check=False)
-        return Recap(proc.returncode, proc.stdout, host=self.name)
+        return run_playbook(['-i', self.inventory, path], check, diff, extra_vars, self._env(), host=self.name)
 
     def module(self, name, check=False, diff=False, **args):
         """Run one module (FQCN) in the container; return its result dict (failed/msg/changed...)."""

@@ -9,19 +9,12 @@ import pytest
 
 from ansible_collections.oomguard.memory.plugins.module_utils import processes as procs
 from ansible_collections.oomguard.memory.plugins.module_utils.procfs import ProcessGone
+from faketree import write
 
 PF_KTHREAD = 0x00200000
 # CapEff of root on these machines (measured): everything but CAP_SYS_RESOURCE (bit 24).
 CAPEFF_WITHOUT = '000001fffeffffff'
 CAPEFF_WITH = '000001ffffffffff'
-
-
-def write(root, path, text):
-    full = os.path.join(str(root), path.lstrip('/'))
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    with open(full, 'w') as handle:
-        handle.write(text)
-    return full
 
 
 def add_process(root, pid, comm, ppid, argv=None, kernel=False, adj=0, cgroup='/user.slice', v1=True):

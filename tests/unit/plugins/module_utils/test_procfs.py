@@ -4,16 +4,9 @@ import os
 import pytest
 
 from ansible_collections.oomguard.memory.plugins.module_utils import procfs
+from faketree import write
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), 'fixtures', 'proc')
-
-
-def write(root, path, text):
-    full = os.path.join(str(root), path.lstrip('/'))
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    with open(full, 'w') as handle:
-        handle.write(text)
-    return full
 
 
 @pytest.fixture

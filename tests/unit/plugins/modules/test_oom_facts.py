@@ -6,17 +6,11 @@ import shutil
 import pytest
 
 from ansible_collections.oomguard.memory.plugins.modules import oom_facts
+from faketree import write
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), 'fixtures')
 LOGS = os.path.join(FIXTURES, 'oom-logs')
 IN_ROOT = '/logs'
-
-
-def write(root, path, text):
-    full = os.path.join(str(root), path.lstrip('/'))
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    with open(full, 'w') as handle:
-        handle.write(text)
 
 
 @pytest.fixture

@@ -11,17 +11,10 @@ from ansible.module_utils import basic
 from ansible_collections.oomguard.memory.plugins.module_utils import processes as procs
 from ansible_collections.oomguard.memory.plugins.module_utils import systemd
 from ansible_collections.oomguard.memory.plugins.modules import oom_score_adj
+from faketree import write
 
 PF_KTHREAD = 0x00200000
 DROPIN = 'etc/systemd/system/app.service.d/50-oomguard-oom-score-adj.conf'
-
-
-def write(root, path, text):
-    full = os.path.join(str(root), path.lstrip('/'))
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    with open(full, 'w') as handle:
-        handle.write(text)
-    return full
 
 
 def add_process(root, pid, comm, ppid, argv=(), kernel=False, adj=0, cgroup='/user.slice'):
