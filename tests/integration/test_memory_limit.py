@@ -17,6 +17,9 @@ import uuid
 
 import pytest
 
+from kernel import vmstat_oom_kill
+from testbed import sleep_service
+
 
 MEMCG_ROOT = '/sys/fs/cgroup/memory'
 RECORD = '/run/oomguard/memory_limit-created'
@@ -34,14 +37,6 @@ HOG = ('import sys\n'
 def read(cgroup, name):
     with open(os.path.join(MEMCG_ROOT, cgroup, name)) as handle:
         return handle.read().strip()
-
-
-def vmstat_oom_kill():
-    with open('/proc/vmstat') as handle:
-        for line in handle:
-            if line.startswith('oom_kill '):
-                return int(line.split()[1])
-    return None
 
 
 def _remove_cgroup(path):
@@ -253,15 +248,8 @@ def show(box, prop):
 
 @pytest.fixture
 def sleeper(systemd_container):
-    box = systemd_container
-    rc, out = box.exec(['sh', '-c', 'printf "[Service]\\nExecStart=/bin/sleep infinity\\n" > /etc/systemd/system/%s'
-                        ' && systemctl daemon-reload && systemctl start %s' % (UNIT, UNIT)])
-    assert rc == 0, out
-    try:
+    with sleep_service(systemd_container, UNIT) as box:
         yield box
-    finally:
-        box.exec(['sh', '-c', 'systemctl stop %s; rm -rf /etc/systemd/system/%s /etc/systemd/system/%s.d; '
-                  'systemctl daemon-reload' % (UNIT, UNIT, UNIT)])
 
 
 @pytest.mark.slow

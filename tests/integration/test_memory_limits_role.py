@@ -7,6 +7,8 @@ import uuid
 
 import pytest
 
+from testbed import sleep_service
+
 
 PLAYBOOK = os.path.join('tests', 'integration', 'playbooks', 'memory_limits_role.yml')
 MEMCG_ROOT = '/sys/fs/cgroup/memory'
@@ -100,15 +102,8 @@ SLICE = 'oomguard-role-test.slice'
 
 @pytest.fixture
 def units(systemd_container):
-    box = systemd_container
-    rc, out = box.exec(['sh', '-c', 'printf "[Service]\\nExecStart=/bin/sleep infinity\\n" > /etc/systemd/system/%s'
-                        ' && systemctl daemon-reload && systemctl start %s' % (UNIT, UNIT)])
-    assert rc == 0, out
-    try:
+    with sleep_service(systemd_container, UNIT, also_remove=(SLICE,)) as box:
         yield box
-    finally:
-        box.exec(['sh', '-c', 'systemctl stop %s; rm -rf /etc/systemd/system/%s /etc/systemd/system/%s.d '
-                  '/etc/systemd/system/%s.d; systemctl daemon-reload' % (UNIT, UNIT, UNIT, SLICE)])
 
 
 def show(box, unit, prop):

@@ -9,16 +9,10 @@ import uuid
 
 import pytest
 
+from kernel import vmstat_oom_kill
+
 MEMCG_ROOT = '/sys/fs/cgroup/memory'
 HOG = 'import sys; sys.stdin.readline(); b = bytearray(200 * 1024 * 1024); b[::4096] = b"x" * (len(b) // 4096)'
-
-
-def vmstat_oom_kill():
-    with open('/proc/vmstat') as handle:
-        for line in handle:
-            if line.startswith('oom_kill '):
-                return int(line.split()[1])
-    return None
 
 
 @pytest.fixture(scope='module')

@@ -15,6 +15,7 @@ when tests fail or the session is interrupted. The image and the debootstrap cac
 session (see the script). Ansible runs use the collection installed in $ANSIBLE_COLLECTIONS_PATH,
 like the rest of the integration suite; containers.podman comes with the ``ansible`` package.
 """
+import contextlib
 import json
 import os
 import subprocess
@@ -117,3 +118,18 @@ def shared_container(request):
 def systemd_container(request):
     """The systemd container (built if needed, started once per session, removed at the end)."""
     return shared_container(request)
+
+
+@contextlib.contextmanager
+def sleep_service(box, unit, also_remove=()):
+    """A throwaway ``sleep infinity`` service ``unit`` running in container ``box``; on exit it is
+    stopped and its unit file, its drop-ins and those of ``also_remove`` units are deleted."""
+    rc, out = box.exec(['sh', '-c', 'printf "[Service]\\nExecStart=/bin/sleep infinity\\n" > /etc/systemd/system/%s'
+                        ' && systemctl daemon-reload && systemctl start %s' % (unit, unit)])
+    assert rc == 0, out
+    try:
+        yield box
+    finally:
+        dropins = ' '.join('/etc/systemd/system/%s.d' % name for name in (unit,) + tuple(also_remove))
+        box.exec(['sh', '-c', 'systemctl stop %s; rm -rf /etc/systemd/system/%s %s; systemctl daemon-reload'
+                  % (unit, unit, dropins)])
