@@ -312,13 +312,20 @@ def test_path_through_a_symlinked_directory_is_recognised_as_active(ansible, hos
     assert os.path.join(real, 'swap') not in proc_swaps()
 
 
+GIB = 1024 ** 3
+# docs/swap.md "Size auto", row by row (RAM below -> swap size); the unit tests pin the boundaries.
+AUTO_TABLE = (
+    (2 * GIB, lambda ram: -(-2 * ram // MIB) * MIB),
+    (8 * GIB, lambda ram: 4 * GIB),
+    (64 * GIB, lambda ram: -(-(ram // 2) // MIB) * MIB),
+    (None, lambda ram: 32 * GIB),
+)
+
+
 def test_auto_size_follows_this_hosts_ram_in_check_mode(ansible, host):
     with open('/proc/meminfo') as handle:
         mem_total = int(next(line for line in handle if line.startswith('MemTotal:')).split()[1]) * 1024
-    gib = 1024 ** 3
-    table = (2 * mem_total if mem_total < 2 * gib else 4 * gib if mem_total < 8 * gib
-             else mem_total // 2 if mem_total < 64 * gib else 32 * gib)
-    expected = -(-table // MIB) * MIB
+    expected = next(size(mem_total) for below, size in AUTO_TABLE if below is None or mem_total < below)
     vfs = os.statvfs(host.dir)
     free, total = vfs.f_bavail * vfs.f_frsize, vfs.f_blocks * vfs.f_frsize
     expected = min(expected, (free - total // 10) // MIB * MIB)

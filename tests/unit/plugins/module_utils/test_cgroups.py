@@ -1,15 +1,11 @@
 """cgroups.py: names, page rounding, v1/v2 value mapping, write ordering, fake kernel trees."""
-import importlib.util
 import os
 
 import pytest
 
 from ansible_collections.oomguard.memory.plugins.module_utils import cgroups, procfs
+import faketree
 
-_FAKE = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'cgroup-trees', 'fake_cgroupfs.py')
-_spec = importlib.util.spec_from_file_location('fake_cgroupfs', _FAKE)
-fake_cgroupfs = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fake_cgroupfs)
 
 PAGE = 4096
 M = 1024 * 1024
@@ -168,7 +164,7 @@ def test_v2_missing_swap_file_is_refused():
 # ---- reading fake trees laid out as the kernel does
 
 def test_read_v1_tree(tmp_path):
-    fake = fake_cgroupfs.FakeCgroupfs(tmp_path, 'hybrid')
+    fake = faketree.FakeCgroupfs(tmp_path, 'hybrid')
     directory = fake.cgroup('app', usage=5 * M, procs=[321], **{
         'memory.limit_in_bytes': 64 * M, 'memory.memsw.limit_in_bytes': 80 * M})
     assert cgroups.read_limits(directory, 'v1') == {'max': 64 * M, 'high': None, 'swap_max': 16 * M}
@@ -177,13 +173,13 @@ def test_read_v1_tree(tmp_path):
 
 
 def test_read_v1_tree_without_swap_accounting(tmp_path):
-    fake = fake_cgroupfs.FakeCgroupfs(tmp_path, 'v1', swap_accounting=False)
+    fake = faketree.FakeCgroupfs(tmp_path, 'v1', swap_accounting=False)
     directory = fake.cgroup('app')
     assert cgroups.read_limits(directory, 'v1') == {'max': None, 'high': None}
 
 
 def test_read_v2_tree(tmp_path):
-    fake = fake_cgroupfs.FakeCgroupfs(tmp_path, 'v2')
+    fake = faketree.FakeCgroupfs(tmp_path, 'v2')
     files = {'memory.high': 256 * M, 'memory.oom.group': 1}
     directory = fake.cgroup('system.slice/app.service', usage=300 * M, **files)
     assert cgroups.read_limits(directory, 'v2') == {'max': None, 'high': 256 * M, 'swap_max': None, 'low': 0,
@@ -195,7 +191,7 @@ def test_read_v2_tree(tmp_path):
     ('v1', 'v1', 'sys/fs/cgroup/memory'), ('hybrid', 'v1', 'sys/fs/cgroup/memory'), ('v2', 'v2', 'sys/fs/cgroup'),
 ])
 def test_fake_trees_are_detected_like_real_ones(tmp_path, layout, version, root):
-    fake_cgroupfs.FakeCgroupfs(tmp_path, layout)
+    faketree.FakeCgroupfs(tmp_path, layout)
     found = procfs.detect_cgroup_layout(str(tmp_path))
     assert found['layout'] == layout
     assert found['memory_version'] == version
@@ -203,7 +199,7 @@ def test_fake_trees_are_detected_like_real_ones(tmp_path, layout, version, root)
 
 
 def test_v2_missing_subtree_control_lists_parents_root_first(tmp_path):
-    fake = fake_cgroupfs.FakeCgroupfs(tmp_path, 'v2')
+    fake = faketree.FakeCgroupfs(tmp_path, 'v2')
     fake.cgroup('batch', enable=False)
     root = fake.memory_root
     assert cgroups.v2_missing_subtree_control(root, 'batch/jobs') == [root, os.path.join(root, 'batch')]
@@ -212,7 +208,7 @@ def test_v2_missing_subtree_control_lists_parents_root_first(tmp_path):
 
 
 def test_v2_enable_memory_refuses_a_parent_with_processes(tmp_path, monkeypatch):
-    fake = fake_cgroupfs.FakeCgroupfs(tmp_path, 'v2')
+    fake = faketree.FakeCgroupfs(tmp_path, 'v2')
     fake.patch(monkeypatch)
     busy = fake.cgroup('busy', procs=[77])
     with pytest.raises(cgroups.CgroupError) as caught:
@@ -221,7 +217,7 @@ def test_v2_enable_memory_refuses_a_parent_with_processes(tmp_path, monkeypatch)
 
 
 def test_v2_enable_memory_refuses_when_not_offered(tmp_path, monkeypatch):
-    fake = fake_cgroupfs.FakeCgroupfs(tmp_path, 'v2')
+    fake = faketree.FakeCgroupfs(tmp_path, 'v2')
     fake.patch(monkeypatch)
     plain = fake.cgroup('plain', enable=False)
     with pytest.raises(cgroups.CgroupError) as caught:

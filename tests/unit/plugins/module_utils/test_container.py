@@ -1,22 +1,13 @@
 """Container detection on fake roots, including a stale /.dockerenv in a VM (as on the testbed)."""
-import os
 
 from ansible_collections.oomguard.memory.plugins.module_utils.container import detect_container, parse_root_mount
+from faketree import tree
 
 VM_MOUNTINFO = ('22 27 0:21 / /proc rw,relatime - proc proc rw\n'
                 '27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n')
 DOCKER_MOUNTINFO = ('500 400 0:50 / / rw,relatime - overlay overlay rw,lowerdir=/var/lib/docker/l1\n'
                     '501 500 0:51 / /proc rw - proc proc rw\n')
 BIND_MOUNTINFO = '600 500 254:0 /var/lib/lxc/c1/rootfs / rw - ext4 /dev/vda rw\n'
-
-
-def tree(tmp_path, files):
-    for path, text in files.items():
-        full = os.path.join(str(tmp_path), path.lstrip('/'))
-        os.makedirs(os.path.dirname(full), exist_ok=True)
-        with open(full, 'w') as handle:
-            handle.write(text)
-    return str(tmp_path)
 
 
 def test_plain_host(tmp_path):

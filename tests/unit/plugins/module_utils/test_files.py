@@ -18,17 +18,46 @@ def test_new_file_gets_mode_and_text(tmp_path):
     assert [n for n in os.listdir(str(tmp_path)) if 'oomguard-tmp' in n] == []
 
 
-def test_existing_file_keeps_mode_owner_and_inode_changes(tmp_path):
+def _other_group():
+    """A group we belong to other than the one new files get, or None."""
+    return next((gid for gid in os.getgroups() if gid != os.getegid()), None)
+
+
+def _owners():
+    if os.geteuid() == 0:
+        yield pytest.param((1234, 2345), id='foreign-owner')
+    else:
+        yield pytest.param((1234, 2345), id='foreign-owner',
+                           marks=pytest.mark.skip(reason='giving a file to another user needs root'))
+    other = _other_group()
+    # Without root a file can still be given to another group of ours: the copy must keep it.
+    yield pytest.param((os.geteuid(), other), id='other-group',
+                       marks=[] if other is not None else pytest.mark.skip(reason='this user is in one group only'))
+
+
+@pytest.mark.parametrize('owner', list(_owners()))
+def test_existing_file_keeps_mode_owner_and_inode_changes(tmp_path, owner):
     path = tmp_path / 'fstab'
     path.write_text('old\n')
     os.chmod(str(path), 0o640)
-    os.chown(str(path), 1234, 2345)
+    os.chown(str(path), *owner)
     inode = os.stat(str(path)).st_ino
     result = files.atomic_write(str(path), 'new\n', mode=0o600)
     assert result['changed'] and result['before'] == 'old\n' and result['after'] == 'new\n'
     info = os.stat(str(path))
-    assert stat.S_IMODE(info.st_mode) == 0o640 and (info.st_uid, info.st_gid) == (1234, 2345)
+    assert stat.S_IMODE(info.st_mode) == 0o640 and (info.st_uid, info.st_gid) == owner
     assert info.st_ino != inode  # replaced by rename, never rewritten in place
+
+
+def test_existing_file_keeps_mode_and_inode_changes_without_root(tmp_path):
+    path = tmp_path / 'fstab'
+    path.write_text('old\n')
+    os.chmod(str(path), 0o604)
+    inode = os.stat(str(path)).st_ino
+    files.atomic_write(str(path), 'new\n', mode=0o600)
+    info = os.stat(str(path))
+    assert stat.S_IMODE(info.st_mode) == 0o604 and (info.st_uid, info.st_gid) == (os.geteuid(), os.getegid())
+    assert info.st_ino != inode and path.read_text() == 'new\n'
 
 
 def test_same_text_is_no_change_and_no_write(tmp_path):

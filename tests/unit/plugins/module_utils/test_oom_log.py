@@ -8,7 +8,6 @@ import glob
 import io
 import json
 import os
-import time
 
 import pytest
 
@@ -105,16 +104,14 @@ def test_dmesg_uptime_without_boot_time_has_no_time():
     assert ev['time'] is None and ev['uptime'] == 5.000001
 
 
-def test_dmesg_t_is_local_time(monkeypatch):
-    monkeypatch.setenv('TZ', 'UTC')
-    time.tzset()
+def test_dmesg_t_is_local_time(set_tz):
+    set_tz('UTC')
     ev = one('[Tue Sep 10 12:00:00 2024] ' + KILL_5X)
     assert ev['time'] == '2024-09-10T12:00:00Z'
 
 
-def test_syslog_with_uptime_and_host(monkeypatch):
-    monkeypatch.setenv('TZ', 'UTC')
-    time.tzset()
+def test_syslog_with_uptime_and_host(set_tz):
+    set_tz('UTC')
     ev = one('Sep 10 12:00:00 db-1 kernel: [ 99.500000] ' + KILL_5X, year=2024)
     assert ev['host'] == 'db-1' and ev['uptime'] == 99.5 and ev['time'] == '2024-09-10T12:00:00Z'
 
@@ -124,9 +121,8 @@ def test_syslog_relay_prefix_and_priority():
     assert ev['victim']['pid'] == 2501 and ev['host'] == 'relay'
 
 
-def test_journal_short_without_host_and_precise(monkeypatch):
-    monkeypatch.setenv('TZ', 'UTC')
-    time.tzset()
+def test_journal_short_without_host_and_precise(set_tz):
+    set_tz('UTC')
     ev = one('Dec 14 17:13:12.123456 kernel: ' + KILL_5X, year=2024)
     assert ev['host'] is None and ev['time'] == '2024-12-14T17:13:12.123456Z'
 
@@ -149,9 +145,8 @@ def test_non_kernel_syslog_lines_are_ignored():
     assert parse(text, year=2024) == []
 
 
-def test_new_year_roll_back(monkeypatch):
-    monkeypatch.setenv('TZ', 'UTC')
-    time.tzset()
+def test_new_year_roll_back(set_tz):
+    set_tz('UTC')
     mtime = 1704153600.0  # 2024-01-02T00:00:00Z
     text = 'Dec 31 23:59:00 h kernel: ' + KILL_5X + '\nJan  1 00:01:00 h kernel: ' + KILL_5X.replace('2501', '2502')
     events = parse(text, year=2024, ref_time=mtime)

@@ -9,13 +9,13 @@ import gzip
 import io
 import json
 import os
-import time
 
 import pytest
 
 from ansible_collections.oomguard.memory.plugins.module_utils import oom_sources
 from ansible_collections.oomguard.memory.plugins.module_utils.oom_sources import (
     OomSourceError, collect_events, parse_since, parse_file, summarize)
+from faketree import write
 
 UTC = datetime.timezone.utc
 BOOT = 1700000000  # 2023-11-14T22:13:20Z
@@ -25,9 +25,8 @@ HEAD = 'python3 invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_sco
 
 
 @pytest.fixture(autouse=True)
-def utc(monkeypatch):
-    monkeypatch.setenv('TZ', 'UTC')
-    time.tzset()
+def utc(set_tz):
+    set_tz('UTC')
 
 
 @pytest.fixture
@@ -53,20 +52,13 @@ class Calls(object):
         self.warnings.append(msg)
 
 
-def write(path, text, mtime=None):
-    path.write_text(text)
-    if mtime:
-        os.utime(str(path), (mtime, mtime))
-    return str(path)
-
-
 def syslog(day, hms, pid, host='h'):
     return 'Nov %2d %s %s kernel: [%d.000000] %s\n' % (day, hms, host, pid, KILL.format(pid=pid))
 
 
 def test_plain_and_gz_files_and_glob(root):
     mtime = BOOT + 86400 * 30
-    write(root / 'var/log/kern.log', syslog(20, '10:00:00', 101), mtime)
+    write(root, '/var/log/kern.log', syslog(20, '10:00:00', 101), mtime)
     with gzip.open(str(root / 'var/log/kern.log.2.gz'), 'wt') as f:
         f.write('noise\n' + syslog(18, '09:00:00', 100))
     os.utime(str(root / 'var/log/kern.log.2.gz'), (mtime, mtime))
@@ -82,13 +74,13 @@ def test_missing_single_source_raises_but_warns_among_many(root):
     calls = Calls()
     with pytest.raises(OomSourceError, match='cannot read'):
         collect_events(['/var/log/nope.log'], calls.run, calls.warn, root=str(root))
-    write(root / 'var/log/kern.log', syslog(20, '10:00:00', 5), BOOT + 86400 * 30)
+    write(root, '/var/log/kern.log', syslog(20, '10:00:00', 5), BOOT + 86400 * 30)
     events = collect_events(['/var/log/nope.log', '/var/log/kern.log'], calls.run, calls.warn, root=str(root))
     assert len(events) == 1 and len(calls.warnings) == 1 and 'nope.log' in calls.warnings[0]
 
 
 def test_kmsg_copy_and_boot_time(root):
-    write(root / 'dev/kmsg', '4,1,252971105,-;%s\n SUBSYSTEM=x\n3,2,252992511,-;%s\n' % (HEAD, KILL.format(pid=4694)))
+    write(root, '/dev/kmsg', '4,1,252971105,-;%s\n SUBSYSTEM=x\n3,2,252992511,-;%s\n' % (HEAD, KILL.format(pid=4694)))
     calls = Calls()
     events = collect_events(['kmsg'], calls.run, calls.warn, root=str(root))
     assert len(events) == 1
@@ -97,7 +89,7 @@ def test_kmsg_copy_and_boot_time(root):
 
 
 def test_since_filter_and_unknown_times(root):
-    write(root / 'dev/kmsg', '3,2,10000000,-;%s\n3,3,90000000,-;%s\n' % (KILL.format(pid=1), KILL.format(pid=2)))
+    write(root, '/dev/kmsg', '3,2,10000000,-;%s\n3,3,90000000,-;%s\n' % (KILL.format(pid=1), KILL.format(pid=2)))
     calls = Calls()
     since = datetime.datetime.fromtimestamp(BOOT + 50, UTC)
     events = collect_events(['kmsg'], calls.run, calls.warn, root=str(root), since=since)
@@ -108,9 +100,9 @@ def test_since_filter_and_unknown_times(root):
 
 def test_dedup_across_sources_merges_fields(root):
     # the same kill in kmsg (uptime, no host) and in kern.log (host, syslog time one second off)
-    write(root / 'dev/kmsg', '3,2,252992511,-;%s\n' % KILL.format(pid=4694))
-    write(root / 'var/log/kern.log', 'Nov 14 22:17:33 web kernel: %s\n' % KILL.format(pid=4694), BOOT + 3600)
-    write(root / 'var/log/syslog', 'Nov 14 22:17:33 web kernel: %s\n' % KILL.format(pid=4694), BOOT + 3600)
+    write(root, '/dev/kmsg', '3,2,252992511,-;%s\n' % KILL.format(pid=4694))
+    write(root, '/var/log/kern.log', 'Nov 14 22:17:33 web kernel: %s\n' % KILL.format(pid=4694), BOOT + 3600)
+    write(root, '/var/log/syslog', 'Nov 14 22:17:33 web kernel: %s\n' % KILL.format(pid=4694), BOOT + 3600)
     calls = Calls()
     events = collect_events(['kmsg', '/var/log/kern.log', '/var/log/syslog'], calls.run, calls.warn, root=str(root))
     assert len(events) == 1
@@ -118,20 +110,20 @@ def test_dedup_across_sources_merges_fields(root):
 
 
 def test_same_pid_far_apart_is_not_deduplicated(root):
-    write(root / 'var/log/kern.log', syslog(1, '10:00:00', 7), BOOT + 86400 * 30)
-    write(root / 'var/log/syslog', syslog(2, '10:00:00', 7), BOOT + 86400 * 30)
+    write(root, '/var/log/kern.log', syslog(1, '10:00:00', 7), BOOT + 86400 * 30)
+    write(root, '/var/log/syslog', syslog(2, '10:00:00', 7), BOOT + 86400 * 30)
     calls = Calls()
     assert len(collect_events(['/var/log/kern.log', '/var/log/syslog'], calls.run, calls.warn, root=str(root))) == 2
 
 
 def test_auto_uses_kmsg_without_journal_plus_rotated_logs(root, monkeypatch):
     monkeypatch.setattr(oom_sources, '_which', lambda name: None)
-    write(root / 'dev/kmsg', '3,2,1000000,-;%s\n' % KILL.format(pid=1))
+    write(root, '/dev/kmsg', '3,2,1000000,-;%s\n' % KILL.format(pid=1))
     mtime = BOOT + 86400 * 30
-    write(root / 'var/log/messages', syslog(20, '10:00:00', 2), mtime)
-    write(root / 'var/log/messages.1', syslog(19, '10:00:00', 3), mtime)
-    write(root / 'var/log/messages-20231201', syslog(18, '10:00:00', 4), mtime)
-    write(root / 'var/log/messages.bak', syslog(17, '10:00:00', 5), mtime)
+    write(root, '/var/log/messages', syslog(20, '10:00:00', 2), mtime)
+    write(root, '/var/log/messages.1', syslog(19, '10:00:00', 3), mtime)
+    write(root, '/var/log/messages-20231201', syslog(18, '10:00:00', 4), mtime)
+    write(root, '/var/log/messages.bak', syslog(17, '10:00:00', 5), mtime)
     calls = Calls()
     events = collect_events(['auto'], calls.run, calls.warn, root=str(root))
     assert sorted(e['victim']['pid'] for e in events) == [1, 2, 3, 4]
@@ -149,7 +141,7 @@ class FakeProc(object):
 
 def test_auto_prefers_journal_when_it_has_kernel_messages(root, monkeypatch):
     monkeypatch.setattr(oom_sources, '_which', lambda name: '/usr/bin/' + name)
-    write(root / 'dev/kmsg', '3,2,1000000,-;%s\n' % KILL.format(pid=99))
+    write(root, '/dev/kmsg', '3,2,1000000,-;%s\n' % KILL.format(pid=99))
     seen = []
 
     def popen(argv):
@@ -185,7 +177,7 @@ def test_parallel_segments_equal_single_process(tmp_path):
             block.append('Nov 14 22:00:00 h kernel: Tasks state (memory values in pages):\n')
         if i % 7 == 3:
             block.append('Nov 14 22:00:00 h kernel: %s\n' % KILL.format(pid=1000 + i))
-    path = write(tmp_path / 'big.log', ''.join(block) * 20)
+    path = write(tmp_path, '/big.log', ''.join(block) * 20)
     size = os.path.getsize(path)
     single = list(parse_file(path, 'big', size, {}, workers=1))
     monkey_min = oom_sources.PARALLEL_MIN_BYTES
@@ -246,7 +238,7 @@ def test_parallel_split_never_separates_a_selection_line_from_its_kill(tmp_path)
     tail_len = 2 * (len(head) + len(selection) // 2) - len(head) - len(selection) - len(kill)
     text = head + selection + kill + 'x' * (tail_len - 1) + '\n'
     assert len(head) < len(text) // 2 < len(head) + len(selection)
-    path = write(tmp_path / 'split.log', text)
+    path = write(tmp_path, '/split.log', text)
     size = os.path.getsize(path)
     single = list(parse_file(path, 'split', size, {}, workers=1))
     assert [(e['source'], e['kind'], e['victim']['pid']) for e in single] == [('split:41', 'global', 77)]

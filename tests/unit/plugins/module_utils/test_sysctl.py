@@ -3,13 +3,7 @@ import os
 
 from ansible_collections.oomguard.memory.plugins.module_utils.sysctl import (
     boot_setting, config_files, normalize_key, parse_sysctl_conf, read_files, same_file)
-
-
-def write(root, path, text):
-    full = os.path.join(str(root), path.lstrip('/'))
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    with open(full, 'w') as handle:
-        handle.write(text)
+from faketree import write
 
 
 def test_parse_skips_comments_and_normalizes_keys():

@@ -1,21 +1,17 @@
 """memory_limit against fake /sys/fs/cgroup trees (v1, hybrid, v2) and fake systemd drop-in roots.
 
-The fake kernel (tests/unit/fixtures/cgroup-trees/fake_cgroupfs.py) applies the kernel's own
+The fake kernel (tests/unit/faketree.py) applies the kernel's own
 rules on writes (page rounding, memsw >= limit, EBUSY below usage on v1, +memory rules on v2),
 so what the module reads back is what a kernel would show.
 """
-import importlib.util
 import os
 
 import pytest
 from ansible.module_utils import basic
 
 from ansible_collections.oomguard.memory.plugins.modules import memory_limit
+import faketree
 
-_FAKE = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'cgroup-trees', 'fake_cgroupfs.py')
-_spec = importlib.util.spec_from_file_location('fake_cgroupfs', _FAKE)
-fake_cgroupfs = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fake_cgroupfs)
 
 M = 1024 * 1024
 G = 1024 * M
@@ -26,7 +22,7 @@ PAGE = 4096
 def tree(tmp_path, monkeypatch):
     """A factory: tree('hybrid'|'v1'|'v2', **options) -> FakeCgroupfs wired into the module."""
     def make(layout, **options):
-        fake = fake_cgroupfs.FakeCgroupfs(tmp_path, layout, **options)
+        fake = faketree.FakeCgroupfs(tmp_path, layout, **options)
         fake.patch(monkeypatch)
         monkeypatch.setattr(memory_limit, 'ROOT', str(tmp_path))
         monkeypatch.setattr(memory_limit.cgroups, 'PAGE_SIZE', PAGE)
@@ -181,7 +177,7 @@ def test_percent_of_ram(tree, run_module):
     fake = tree('hybrid')
     fake.cgroup('app')
     result = run_module(memory_limit, {'cgroup': 'app', 'max': '25%'})
-    expected = fake_cgroupfs.MEM_TOTAL_KB * 1024 // 4
+    expected = faketree.MEM_TOTAL_KB * 1024 // 4
     assert result['limits']['max']['after'] == expected
     assert fake.read('app', 'memory.limit_in_bytes') == '%d\n' % expected
 
@@ -191,7 +187,7 @@ def test_infinity_lifts_a_v1_limit(tree, run_module):
     fake.cgroup('app', **{'memory.limit_in_bytes': 64 * M})
     result = run_module(memory_limit, {'cgroup': 'app', 'max': 'infinity'})
     assert result['limits']['max'] == {'before': 64 * M, 'after': 'infinity'}
-    assert fake.read('app', 'memory.limit_in_bytes') == '%d\n' % fake_cgroupfs.V1_MAX
+    assert fake.read('app', 'memory.limit_in_bytes') == '%d\n' % faketree.V1_MAX
     assert run_module(memory_limit, {'cgroup': 'app', 'max': 'infinity'})['changed'] is False
 
 
@@ -263,8 +259,8 @@ def test_absent_lifts_limits_of_a_cgroup_we_did_not_create(tree, run_module):
                              'memory.soft_limit_in_bytes': 32 * M})
     result = run_module(memory_limit, {'cgroup': 'theirs', 'state': 'absent'})
     assert result['changed'] is True and result['removed'] is False
-    assert fake.read('theirs', 'memory.limit_in_bytes') == '%d\n' % fake_cgroupfs.V1_MAX
-    assert fake.read('theirs', 'memory.soft_limit_in_bytes') == '%d\n' % fake_cgroupfs.V1_MAX
+    assert fake.read('theirs', 'memory.limit_in_bytes') == '%d\n' % faketree.V1_MAX
+    assert fake.read('theirs', 'memory.soft_limit_in_bytes') == '%d\n' % faketree.V1_MAX
     assert result['limits']['max'] == {'before': 64 * M, 'after': 'infinity'}
     assert os.path.isdir(os.path.join(fake.memory_root, 'theirs'))
     assert run_module(memory_limit, {'cgroup': 'theirs', 'state': 'absent'})['changed'] is False

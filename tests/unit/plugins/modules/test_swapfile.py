@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 from ansible_collections.oomguard.memory.plugins.modules import swapfile
+from faketree import write
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'swap')
 MIB = 1024 ** 2
@@ -20,7 +21,6 @@ ROOMY_MEMINFO = 'MemTotal:  25165824 kB\nMemFree:  20000000 kB\nMemAvailable:  2
 class Fake(object):
     def __init__(self, tmp_path, monkeypatch):
         self.root = tmp_path / 'root'
-        (self.root / 'proc').mkdir(parents=True)
         (tmp_path / 'host').mkdir()
         self.data = tmp_path / 'data'
         self.data.mkdir()
@@ -36,13 +36,13 @@ class Fake(object):
 
     def swaps(self, entries):
         lines = ''.join('%s file %d %d %d\n' % entry for entry in entries)
-        (self.root / 'proc' / 'swaps').write_text(SWAPS_HEADER + lines)
+        write(self.root, '/proc/swaps', SWAPS_HEADER + lines)
 
     def meminfo(self, text):
-        (self.root / 'proc' / 'meminfo').write_text(text)
+        write(self.root, '/proc/meminfo', text)
 
     def mounts(self, text):
-        (self.root / 'proc' / 'mounts').write_text(text)
+        write(self.root, '/proc/mounts', text)
 
     def swap_area(self, name, size, mode=0o600):
         """A file with a real swap signature at the end of its first 4 KiB page."""
@@ -60,15 +60,23 @@ def fake(tmp_path, monkeypatch):
     return Fake(tmp_path, monkeypatch)
 
 
-def test_auto_size_table():
-    assert swapfile.auto_size(1 * GIB) == 2 * GIB
-    assert swapfile.auto_size(2 * GIB) == 4 * GIB
-    assert swapfile.auto_size(6 * GIB) == 4 * GIB
-    assert swapfile.auto_size(8 * GIB) == 4 * GIB
-    assert swapfile.auto_size(24 * GIB) == 12 * GIB
-    assert swapfile.auto_size(128 * GIB) == 32 * GIB
-    # Odd RAM sizes still give whole MiB.
-    assert swapfile.auto_size(1000 * MIB + 5) % MIB == 0
+# The table of docs/swap.md ("Size auto"), written out: MemTotal in bytes -> swap file in bytes.
+@pytest.mark.parametrize('mem_total, expected', [
+    (512 * MIB, 1024 * MIB),                   # below 2 GiB: twice the RAM
+    (1 * GIB, 2 * GIB),
+    (2 * GIB - MIB, 4094 * MIB),
+    (1000 * MIB + 5, 2001 * MIB),              # 2000 MiB + 10 bytes, rounded up to a whole MiB
+    (2 * GIB, 4 * GIB),                        # 2 to 8 GiB: 4 GiB
+    (6 * GIB, 4 * GIB),
+    (8 * GIB, 4 * GIB),                        # 8 to 64 GiB: half the RAM (continuous at 8 GiB)
+    (24 * GIB, 12 * GIB),
+    (64 * GIB - 2 * MIB, 32767 * MIB),
+    (64 * GIB, 32 * GIB),                      # 64 GiB and more: 32 GiB
+    (128 * GIB, 32 * GIB),
+    (1024 * GIB, 32 * GIB),
+])
+def test_auto_size_table(mem_total, expected):
+    assert swapfile.auto_size(mem_total) == expected
 
 
 def test_signature_and_priority_helpers():

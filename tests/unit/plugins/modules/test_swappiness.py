@@ -4,6 +4,7 @@ import os
 import pytest
 
 from ansible_collections.oomguard.memory.plugins.modules import swappiness
+from faketree import write
 
 OURS = '/etc/sysctl.d/90-oomguard-swappiness.conf'
 
@@ -12,8 +13,6 @@ class Fake(object):
     def __init__(self, tmp_path, monkeypatch):
         self.proc = tmp_path / 'proc-root'
         self.conf = tmp_path / 'conf-root'
-        (self.proc / 'proc/sys/vm').mkdir(parents=True)
-        (self.proc / 'proc/sys/kernel').mkdir(parents=True)
         (tmp_path / 'host').mkdir()
         self.live(60)
         self.release('6.18.44')
@@ -24,16 +23,14 @@ class Fake(object):
     def live(self, value=None):
         path = self.proc / 'proc/sys/vm/swappiness'
         if value is not None:
-            path.write_text('%d\n' % value)
+            write(self.proc, '/proc/sys/vm/swappiness', '%d\n' % value)
         return int(path.read_text())
 
     def release(self, text):
-        (self.proc / 'proc/sys/kernel/osrelease').write_text(text + '\n')
+        write(self.proc, '/proc/sys/kernel/osrelease', text + '\n')
 
     def write(self, path, text):
-        full = self.conf / path.lstrip('/')
-        full.parent.mkdir(parents=True, exist_ok=True)
-        full.write_text(text)
+        write(self.conf, path, text)
 
     def read(self, path):
         full = self.conf / path.lstrip('/')
