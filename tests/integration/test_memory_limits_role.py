@@ -1,4 +1,5 @@
-"""The memory_limits role for real: raw cgroups on this machine's cgroup v1 memory hierarchy, and
+"""The memory_limits role for real: raw cgroups on this machine's cgroup v1 memory hierarchy (skipped,
+with the reason, on hosts without one; the VM testbed covers cgroup v2), and
 systemd units in the systemd container testbed (drop-in + daemon-reload; `systemctl show` reports
 the values; MemoryMax is not enforced inside a container and that is not claimed here)."""
 import os
@@ -7,11 +8,12 @@ import uuid
 
 import pytest
 
+from kernel import v1_memcg_root
 from testbed import sleep_service
 
 
 PLAYBOOK = os.path.join('tests', 'integration', 'playbooks', 'memory_limits_role.yml')
-MEMCG_ROOT = '/sys/fs/cgroup/memory'
+MEMCG_ROOT = v1_memcg_root() or '/sys/fs/cgroup/memory'
 RECORD = '/run/oomguard/memory_limit-created'
 M = 1024 * 1024
 
@@ -24,6 +26,8 @@ def read(cgroup, name):
 @pytest.fixture
 def names():
     """Two unique cgroup names; removed afterwards (and the module's record put back)."""
+    if v1_memcg_root() is None:
+        pytest.skip('these tests drive the cgroup v1 memory controller and this host has no v1 memory hierarchy')
     record_before = open(RECORD).read() if os.path.exists(RECORD) else None
     run_dir_existed = os.path.isdir(os.path.dirname(RECORD))
     tag = uuid.uuid4().hex[:10]

@@ -1,5 +1,6 @@
-"""The oom_protect role for real: on this machine with throwaway processes (positive values; it
-has no systemd and no CAP_SYS_RESOURCE), and in the systemd container testbed with units (the
+"""The oom_protect role for real: on this machine with throwaway processes (positive values, which
+need no CAP_SYS_RESOURCE; on a host with systemd as PID 1 the SSH default is left off, so the host's
+own sshd is never touched), and in the systemd container testbed with units (the
 SSH default, drop-ins, systemd's own view and the restarted services' processes).
 
 Each scenario converges (changed > 0), runs again (changed == 0), checks the kernel's and
@@ -11,6 +12,8 @@ import tempfile
 import uuid
 
 import pytest
+
+from kernel import has_cap_sys_resource, systemd_is_pid1
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -42,14 +45,17 @@ def sleepers():
 def test_role_on_this_host_sacrifices_processes(ansible, sleepers):
     tag, pids = sleepers
     extra = {'oom_protect_sacrificial': [{'process': '^%s$' % tag}]}
+    if systemd_is_pid1():
+        extra['oom_protect_defaults_enabled'] = False
     try:
         check = ansible.playbook(PLAYBOOK, check=True, extra_vars=extra)
         assert check.rc == 0 and check.changed == 1, check.output[-3000:]
         assert [adj(p) for p in pids] == [0, 0]
         converge = ansible.playbook(PLAYBOOK, extra_vars=extra)
         assert converge.rc == 0 and converge.changed == 1, converge.output[-3000:]
-        # no systemd here: the SSH default is skipped, and says why
-        assert 'systemd is not PID 1 on this host' in converge.output
+        if not systemd_is_pid1():
+            # no systemd here: the SSH default is skipped, and says why
+            assert 'systemd is not PID 1 on this host' in converge.output
         assert [adj(p) for p in pids] == [500, 500]
         again = ansible.playbook(PLAYBOOK, extra_vars=extra)
         assert again.rc == 0 and again.changed == 0, again.output[-3000:]
@@ -60,6 +66,8 @@ def test_role_on_this_host_sacrifices_processes(ansible, sleepers):
 
 
 def test_role_protecting_a_process_without_the_capability_fails_clearly(ansible, sleepers):
+    if has_cap_sys_resource():
+        pytest.skip('this host has CAP_SYS_RESOURCE: lowering below 0 succeeds here (proven in the VM testbed)')
     tag, pids = sleepers
     recap = ansible.playbook(PLAYBOOK, extra_vars={'oom_protect_critical': [{'process': '^%s$' % tag}],
                                                    'oom_protect_defaults_enabled': False})

@@ -59,7 +59,7 @@ def host():
         if saved['ours'] is None:
             if os.path.exists(OURS):
                 os.unlink(OURS)
-        else:
+        elif read(OURS) != saved['ours']:
             with open(OURS, 'w') as handle:
                 handle.write(saved['ours'])
     assert not [p for p in proc_swaps() if p.startswith(directory)]
@@ -84,6 +84,9 @@ def test_check_mode_on_a_clean_host_changes_nothing(ansible, host):
 
 
 def test_converge_again_then_absent(ansible, host):
+    if os.path.exists(OURS):
+        pytest.skip('%s already exists on this host and the swap role would rewrite it; the tests do not touch '
+                    'configuration they did not make' % OURS)
     variables = role_vars(host)
     path = variables['swap_file_path']
     converge = ansible.playbook(PLAYBOOK, extra_vars=variables)
