@@ -22,6 +22,8 @@ import errno
 import os
 import re
 
+from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
+
 PAGE_SIZE = os.sysconf('SC_PAGE_SIZE') if hasattr(os, 'sysconf') else 4096
 
 LIMIT_NAMES = ('max', 'high', 'swap_max', 'low', 'min', 'oom_group')
@@ -50,7 +52,7 @@ DEFAULTS = {'max': None, 'high': None, 'swap_max': None, 'low': 0, 'min': 0, 'oo
 _NAME_RE = re.compile(r'^[^/\x00-\x1f\x7f]+$')
 
 
-class CgroupError(Exception):
+class CgroupError(OomguardError):
     """A cgroup could not be read or changed; str() is the sentence to show."""
 
 

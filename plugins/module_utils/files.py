@@ -22,23 +22,105 @@ import errno
 import fcntl
 import os
 import stat
+import struct
 import tempfile
 import time
 
+from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
 
-class FileError(Exception):
+
+class FileError(OomguardError):
     """A file could not be read or written; str() names the path and the reason."""
 
 
-def read_text(path):
-    """The file's text, or None when it does not exist."""
+def file_kind(mode):
+    """What a stat mode is, in words: 'regular file', 'directory', 'FIFO', ..."""
+    for test, name in ((stat.S_ISREG, 'regular file'), (stat.S_ISDIR, 'directory'), (stat.S_ISLNK, 'symlink'),
+                       (stat.S_ISFIFO, 'FIFO (named pipe)'), (stat.S_ISCHR, 'character device'),
+                       (stat.S_ISBLK, 'block device'), (stat.S_ISSOCK, 'socket')):
+        if test(mode):
+            return name
+    return 'special file'
+
+
+def read_regular(path, limit=None, what=None):
+    """The bytes of a regular file (at most ``limit``), or None when it does not exist.
+
+    Opened without blocking and checked with fstat before reading, so a FIFO (which would wait
+    for a writer forever), a device such as /dev/zero (which never ends) or a directory gives one
+    FileError sentence instead of a hang. ``what`` names the option the path came from."""
+    prefix = '%s: ' % what if what else ''
     try:
-        with open(path, 'rb') as handle:
-            return handle.read().decode('utf-8', 'surrogateescape')
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, 'O_NOCTTY', 0))
     except (IOError, OSError) as exc:
         if exc.errno == errno.ENOENT:
             return None
-        raise FileError('cannot read %s: %s' % (path, exc.strerror))
+        raise FileError('%scannot read %s: %s' % (prefix, path, exc.strerror))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise FileError('%scannot read %s: it is a %s, not a regular file' % (prefix, path, file_kind(mode)))
+        chunks, left = [], limit
+        while left is None or left > 0:
+            chunk = os.read(fd, 65536 if left is None else min(left, 65536))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if left is not None:
+                left -= len(chunk)
+        return b''.join(chunks)
+    except (IOError, OSError) as exc:
+        raise FileError('%scannot read %s: %s' % (prefix, path, exc.strerror))
+    finally:
+        os.close(fd)
+
+
+def read_text(path, what=None):
+    """The text of a regular file, or None when it does not exist (see read_regular)."""
+    data = read_regular(path, what=what)
+    return None if data is None else data.decode('utf-8', 'surrogateescape')
+
+
+# linux/fs.h: FS_IOC_GETFLAGS and the inode flags that make a file refuse changes (chattr +i, +a).
+FS_IOC_GETFLAGS = 0x80086601
+FS_IMMUTABLE_FL = 0x10
+FS_APPEND_FL = 0x20
+
+
+def inode_flags(path):
+    """The chattr flags of ``path`` (0 when the filesystem has none or the file is missing)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return 0
+    try:
+        buf = bytearray(8)
+        fcntl.ioctl(fd, FS_IOC_GETFLAGS, buf)
+        return struct.unpack('i', bytes(buf[:4]))[0]
+    except (IOError, OSError):
+        return 0
+    finally:
+        os.close(fd)
+
+
+def write_problem(path):
+    """Why ``path`` cannot be replaced by an atomic write, as a phrase, or None when it can.
+
+    Checked before a module changes anything, so a change that needs this file is refused
+    whole instead of being left half done."""
+    directory = os.path.dirname(path) or '.'
+    for target, name in ((path, path), (directory, 'its directory %s' % directory)):
+        flags = inode_flags(target)
+        if flags & FS_IMMUTABLE_FL:
+            return ('%s is immutable (chattr +i; lsattr shows the i flag); remove the flag with chattr -i %s '
+                    'if the change is intended' % (name, target))
+        if flags & FS_APPEND_FL:
+            return ('%s is append-only (chattr +a); remove the flag with chattr -a %s if the change is intended'
+                    % (name, target))
+    # access() answers for root too on a read-only mount (EROFS).
+    if not os.access(directory, os.W_OK):
+        return '%s cannot be written (a read-only filesystem, or no permission for this user)' % directory
+    return None
 
 
 def _check_target(path, allow_symlink):

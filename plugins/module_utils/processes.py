@@ -20,6 +20,8 @@ import errno
 import os
 import re
 
+from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
+
 from ansible_collections.oomguard.memory.plugins.module_utils.procfs import (
     ProcError, ProcessGone, is_kernel_thread, list_pids, parse_pid_status, path_in,
     read_pid_cgroup, read_pid_cmdline, read_pid_stat)
@@ -30,7 +32,7 @@ OOM_SCORE_ADJ_MIN = -1000
 OOM_SCORE_ADJ_MAX = 1000
 
 
-class TargetError(ValueError):
+class TargetError(OomguardError, ValueError):
     """The request names no usable process (bad pidfile, bad regex, kernel thread...)."""
 
 

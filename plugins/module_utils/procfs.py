@@ -17,8 +17,10 @@ __metaclass__ = type
 import errno
 import os
 
+from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
 
-class ProcError(Exception):
+
+class ProcError(OomguardError):
     """A kernel file could not be read; str() names the path."""
 
 

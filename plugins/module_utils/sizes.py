@@ -15,6 +15,8 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
+
 # The largest value the kernel's page counters accept (LONG_MAX); anything above is a typo.
 MAX_BYTES = 2 ** 63 - 1
 
@@ -24,7 +26,7 @@ _PERCENT_RE = re.compile(r'^\s*(?P<num>\d+(?:\.\d+)?)\s*%\s*$')
 INFINITY_WORDS = ('infinity', 'max')
 
 
-class SizeError(ValueError):
+class SizeError(OomguardError, ValueError):
     """A size the user wrote that we cannot accept; str() is the sentence to show."""
 
 
@@ -100,3 +102,18 @@ def format_size(size):
             if (size * 10) % factor == 0:
                 return '%.1f%s' % (size / factor, unit)
     return '%d' % size
+
+
+def human_size(size):
+    """Bytes for a message, always with a unit: '37 bytes', '2G', '1.5G', '76.1G' (rounded to one
+    decimal when no unit divides evenly; use format_size where the exact value matters)."""
+    if size is None:
+        return 'infinity'
+    exact = format_size(size)
+    if not exact.isdigit():
+        return exact
+    for unit in ('E', 'P', 'T', 'G', 'M', 'K'):
+        factor = 1024 ** _UNITS[unit]
+        if size >= factor:
+            return '%.1f%s' % (size / factor, unit)
+    return '%d byte%s' % (size, '' if size == 1 else 's')

@@ -19,12 +19,13 @@ import errno
 import os
 import re
 
+from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
 from ansible_collections.oomguard.memory.plugins.module_utils.files import (
     FileError, atomic_write, fsync_dir, remove_file)
 from ansible_collections.oomguard.memory.plugins.module_utils.procfs import path_in
 
 
-class SystemdError(Exception):
+class SystemdError(OomguardError):
     """A unit name is invalid or systemctl failed; str() is one sentence for the user."""
 
 

@@ -16,6 +16,7 @@ __metaclass__ = type
 import re
 
 from ansible_collections.oomguard.memory.plugins.module_utils import systemd
+from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
 from ansible_collections.oomguard.memory.plugins.module_utils.sizes import SizeError, parse_size
 
 PROPERTIES = (
@@ -30,7 +31,7 @@ DROPIN_NAME = '50-oomguard-memory'
 COMMENT = 'Managed by oomguard.memory.memory_limit: memory limits of %s.\nLocal changes are overwritten.'
 
 
-class UnitLimitError(Exception):
+class UnitLimitError(OomguardError):
     """A unit or drop-in we cannot work with; str() is the sentence to show."""
 
 

@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from ansible_collections.oomguard.memory.plugins.module_utils import swap
 from ansible_collections.oomguard.memory.plugins.modules import swapfile
 from faketree import write
 
@@ -60,7 +61,7 @@ def fake(tmp_path, monkeypatch):
     return Fake(tmp_path, monkeypatch)
 
 
-# The table of docs/swap.md ("Size auto"), written out: MemTotal in bytes -> swap file in bytes.
+# The size table of swapfile's size option (swap.AUTO_SIZE_TABLE), written out: MemTotal in bytes -> swap file in bytes.
 @pytest.mark.parametrize('mem_total, expected', [
     (512 * MIB, 1024 * MIB),                   # below 2 GiB: twice the RAM
     (1 * GIB, 2 * GIB),
@@ -76,18 +77,18 @@ def fake(tmp_path, monkeypatch):
     (1024 * GIB, 32 * GIB),
 ])
 def test_auto_size_table(mem_total, expected):
-    assert swapfile.auto_size(mem_total) == expected
+    assert swap.auto_size(mem_total) == expected
 
 
 def test_signature_and_priority_helpers():
     page = bytearray(4096)
-    assert not swapfile.has_swap_signature(bytes(page))
+    assert not swap.has_swap_signature(bytes(page))
     page[4086:4096] = b'SWAPSPACE2'
-    assert swapfile.has_swap_signature(bytes(page))
-    assert swapfile.priority_matches(-2, None)
-    assert swapfile.priority_matches(-3, -1)
-    assert not swapfile.priority_matches(5, -1)
-    assert not swapfile.priority_matches(-2, 5)
+    assert swap.has_swap_signature(bytes(page))
+    assert swap.priority_matches(-2, None)
+    assert swap.priority_matches(-3, -1)
+    assert not swap.priority_matches(5, -1)
+    assert not swap.priority_matches(-2, 5)
 
 
 def test_check_mode_on_missing_file_predicts_and_changes_nothing(fake, run_module):
@@ -207,7 +208,7 @@ def test_not_enough_space_is_refused_before_writing(fake, run_module):
     path = str(fake.data / 'huge')
     result = run_module(swapfile, {'path': path, 'size': '1P'})
     assert result['failed'] and result['msg'].startswith('not enough space for a 1P swap file at %s' % path)
-    assert not os.path.exists(path) and not os.path.exists(swapfile.temp_path(path))
+    assert not os.path.exists(path) and not os.path.exists(swap.temp_path(path))
 
 
 def test_bad_size_reserve_and_priority_are_one_sentence(fake, run_module):
@@ -247,12 +248,12 @@ def test_auto_is_capped_by_free_space_and_stable(fake, run_module, monkeypatch):
     assert grown['size_bytes'] == 12 * GIB and grown['actions'][1] == 'resize %s (12G, fallocate)' % path
     free['bavail'] = 1 * GIB
     tiny = run_module(swapfile, {'path': str(fake.data / 'other'), 'size': 'auto', 'reserve': '1G'})
-    assert tiny['failed'] and tiny['msg'].startswith('size auto: 12G by the RAM table, but only 0 of / (ext4) is free')
+    assert tiny['failed'] and tiny['msg'].startswith('size auto: 12G by the RAM table, but only 0 bytes of / (ext4) is free')
 
 
 def test_leftover_of_a_killed_run_is_removed(fake, run_module):
     path = str(fake.data / 'swap')
-    leftover = swapfile.temp_path(path)
+    leftover = swap.temp_path(path)
     with open(leftover, 'wb') as handle:
         handle.truncate(MIB)
     result = run_module(swapfile, {'path': path, 'state': 'absent'})
