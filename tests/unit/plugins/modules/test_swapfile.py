@@ -292,3 +292,57 @@ def test_enabled_false_swaps_off_and_keeps_the_file(fake, run_module):
                                    '_ansible_check_mode': True})
     assert result['actions'] == ['swapoff %s (to disable it)' % path, 'remove %s from %s' % (path, fake.fstab)]
     assert result['active'] is False and result['fstab_line'] is None
+
+
+# ---- issue 15: hostile input and faults
+
+
+def test_path_with_a_nul_byte_is_one_sentence_and_touches_nothing(fake, run_module):
+    before = fake.fstab.read_bytes()
+    # _ansible_no_log is what no_target_syslog sends: without it AnsibleModule refuses the NUL byte
+    # itself, in one sentence, when it logs the invocation to syslog.
+    result = run_module(swapfile, {'path': str(fake.data / 'sw\x00ap'), 'size': '16M', '_ansible_no_log': True})
+    assert result['failed'] is True
+    assert result['msg'].startswith('path: ') and 'NUL byte' in result['msg']
+    assert os.listdir(str(fake.data)) == [] and fake.fstab.read_bytes() == before
+
+
+def test_parent_that_is_a_regular_file_is_named_as_such(fake, run_module):
+    (fake.data / 'plain').write_text('x')
+    result = run_module(swapfile, {'path': str(fake.data / 'plain' / 'swap'), 'size': '16M'})
+    assert result['failed'] is True
+    assert 'does not exist' not in result['msg']
+    assert 'is a regular file, not a directory' in result['msg'] and result['msg'].startswith('path: ')
+
+
+def test_data_size_in_refusal_has_a_unit(fake, run_module):
+    (fake.data / 'small').write_bytes(b'x' * 37)
+    result = run_module(swapfile, {'path': str(fake.data / 'small'), 'size': '16M'})
+    assert 'it holds 37 bytes of data' in result['msg']
+
+
+def test_immutable_fstab_is_refused_before_any_change(fake, run_module, monkeypatch):
+    from ansible_collections.oomguard.memory.plugins.module_utils import files
+    fstab = str(fake.fstab)
+    monkeypatch.setattr(files, 'inode_flags', lambda path: files.FS_IMMUTABLE_FL if path == fstab else 0)
+    calls = []
+    monkeypatch.setattr(swapfile.AnsibleModule, 'run_command', lambda self, argv, **kw: calls.append(argv))
+    before = fake.fstab.read_bytes()
+    path = str(fake.data / 'swap')
+    result = run_module(swapfile, {'path': path, 'size': '16M'})
+    assert result['failed'] is True
+    assert result['msg'] == ('refusing to change swap file %s: %s must be updated (add) but %s is immutable '
+                             '(chattr +i; lsattr shows the i flag); remove the flag with chattr -i %s if the '
+                             'change is intended; nothing was changed' % (path, fstab, fstab, fstab))
+    assert calls == [] and os.listdir(str(fake.data)) == [] and fake.fstab.read_bytes() == before
+
+
+def test_long_legal_path_gets_a_short_temp_name(fake, run_module):
+    name = 'a' * 250
+    path = str(fake.data / name)
+    tmp = swap.temp_path(path)
+    assert os.path.dirname(tmp) == str(fake.data) and len(os.path.basename(tmp)) <= 255
+    assert swap.temp_path(path) == tmp, 'the temp name must be the same every run to find leftovers'
+    assert swap.temp_path('/swapfile') == '/.swapfile.oomguard-swap-tmp'
+    result = run_module(swapfile, {'path': path, 'size': '16M', '_ansible_check_mode': True})
+    assert 'failed' not in result, result['msg']
