@@ -19,12 +19,14 @@ __metaclass__ = type
 
 import os
 
+from ansible_collections.oomguard.memory.plugins.module_utils.procfs import path_in
+
 CONTAINER_ROOT_FSTYPES = ('overlay', 'aufs', 'fuse-overlayfs', 'fuse.fuse-overlayfs', 'shiftfs')
 
 
 def _read(root, path):
     try:
-        with open(os.path.join(root, path.lstrip('/')), 'rb') as handle:
+        with open(path_in(root, path), 'rb') as handle:
             return handle.read().decode('utf-8', 'replace')
     except (IOError, OSError):
         return None
@@ -50,9 +52,9 @@ def detect_container(root='/'):
             if item.startswith('container=') and item[len('container='):]:
                 kind = item[len('container='):]
                 return {'container': kind, 'evidence': 'PID 1 has container=%s in its environment' % kind}
-    if os.path.exists(os.path.join(root, 'run/.containerenv')):
+    if os.path.exists(path_in(root, '/run/.containerenv')):
         return {'container': 'podman', 'evidence': '/run/.containerenv exists'}
-    if os.path.exists(os.path.join(root, '.dockerenv')):
+    if os.path.exists(path_in(root, '/.dockerenv')):
         fstype, mount_root = parse_root_mount(_read(root, '/proc/self/mountinfo'))
         if fstype is None or fstype in CONTAINER_ROOT_FSTYPES or mount_root != '/':
             return {'container': 'docker', 'evidence': '/.dockerenv exists and / is %s (mounted from %s)'
@@ -60,3 +62,15 @@ def detect_container(root='/'):
         return {'container': None, 'evidence': '/.dockerenv exists but / is the root of a %s filesystem, '
                 'so it is a stale marker (an image exported from a container), not a container' % fstype}
     return {'container': None, 'evidence': 'no container marker found'}
+
+
+def skip_reason(in_container, root, thing, where):
+    """The warning a module skips with when ``in_container`` is 'skip' and this host is a
+    container, else None. ``thing`` is what belongs to the shared kernel, ``where`` what to do."""
+    if in_container != 'skip':
+        return None
+    found = detect_container(root)
+    if not found['container']:
+        return None
+    return ('skipped: this host is a %s container (%s); %s belongs to the kernel it shares, so %s'
+            % (found['container'], found['evidence'], thing, where))

@@ -18,6 +18,9 @@ __metaclass__ = type
 
 import os
 
+from ansible_collections.oomguard.memory.plugins.module_utils.files import FileError, read_regular
+from ansible_collections.oomguard.memory.plugins.module_utils.procfs import path_in
+
 SYSCTL_DIRS = ('/etc/sysctl.d', '/run/sysctl.d', '/usr/local/lib/sysctl.d', '/usr/lib/sysctl.d', '/lib/sysctl.d')
 SYSCTL_CONF = '/etc/sysctl.conf'
 
@@ -41,8 +44,10 @@ def parse_sysctl_conf(text):
     return found
 
 
-def _under(root, path):
-    return os.path.join(root or '/', path.lstrip('/'))
+def is_read_at_boot(name):
+    """Whether systemd-sysctl and ``sysctl --system`` read a file of this name: '*.conf', and not
+    hidden (a name starting with '.', such as '.conf', is skipped)."""
+    return name.endswith('.conf') and not name.startswith('.')
 
 
 def config_files(root='/'):
@@ -50,33 +55,34 @@ def config_files(root='/'):
     by_name = {}
     for directory in SYSCTL_DIRS:
         try:
-            names = os.listdir(_under(root, directory))
+            names = os.listdir(path_in(root, directory))
         except OSError:
             continue
         for name in names:
-            if name.endswith('.conf') and name not in by_name:
+            if is_read_at_boot(name) and name not in by_name:
                 by_name[name] = os.path.join(directory, name)
     ordered = []
     for name in sorted(by_name):
         path = by_name[name]
-        real = _under(root, path)
+        real = path_in(root, path)
         if os.path.islink(real) and os.readlink(real) == '/dev/null':
             continue
         ordered.append(path)
-    if os.path.isfile(_under(root, SYSCTL_CONF)):
+    if os.path.isfile(path_in(root, SYSCTL_CONF)):
         ordered.append(SYSCTL_CONF)
     return ordered
 
 
 def read_files(paths, root='/'):
-    """[(path, text)] for the given host paths; unreadable files give ''."""
+    """[(path, text)] for the given host paths; unreadable files (and FIFOs, devices: never read,
+    so nothing can hang) give ''."""
     out = []
     for path in paths:
         try:
-            with open(_under(root, path), 'rb') as handle:
-                out.append((path, handle.read().decode('utf-8', 'replace')))
-        except (IOError, OSError):
-            out.append((path, ''))
+            data = read_regular(path_in(root, path))
+        except FileError:
+            data = None
+        out.append((path, (data or b'').decode('utf-8', 'replace')))
     return out
 
 
@@ -97,6 +103,6 @@ def boot_setting(files, key):
 def same_file(path_a, path_b, root='/'):
     """True when two host paths are the same file (Debian's 99-sysctl.conf -> ../sysctl.conf)."""
     try:
-        return os.path.samefile(_under(root, path_a), _under(root, path_b))
+        return os.path.samefile(path_in(root, path_a), path_in(root, path_b))
     except OSError:
         return path_a == path_b

@@ -176,7 +176,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.oomguard.memory.plugins.module_utils import swap
-from ansible_collections.oomguard.memory.plugins.module_utils.container import detect_container
+from ansible_collections.oomguard.memory.plugins.module_utils.container import skip_reason
 from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
 from ansible_collections.oomguard.memory.plugins.module_utils.files import host_lock
 from ansible_collections.oomguard.memory.plugins.module_utils.params import check_path, refuse_bools
@@ -205,16 +205,12 @@ def argument_spec():
 
 def skip_in_container(module):
     """Exit with skipped=true when the host is a container and in_container=skip."""
-    p = module.params
-    if p['in_container'] != 'skip':
-        return
-    found = detect_container(HOST_ROOT)
-    if found['container']:
-        msg = ('skipped: this host is a %s container (%s); swap belongs to the kernel it shares, so manage %s '
-               'on the host itself' % (found['container'], found['evidence'], p['path']))
+    msg = skip_reason(module.params['in_container'], HOST_ROOT, 'swap',
+                      'manage %s on the host itself' % module.params['path'])
+    if msg:
         module.warn(msg)
-        module.exit_json(changed=False, skipped=True, msg=msg, path=p['path'], size_bytes=0, active=False,
-                         priority=None, used_bytes=0, fstab_line=None, actions=[])
+        module.exit_json(changed=False, skipped=True, msg=msg, path=module.params['path'], size_bytes=0,
+                         active=False, priority=None, used_bytes=0, fstab_line=None, actions=[])
 
 
 def run(module, path):

@@ -119,11 +119,14 @@ import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.oomguard.memory.plugins.module_utils.container import detect_container
+from ansible_collections.oomguard.memory.plugins.module_utils.container import skip_reason
+from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
 from ansible_collections.oomguard.memory.plugins.module_utils.files import (
-    FileError, atomic_write, host_lock, read_text, remove_file)
+    atomic_write, host_lock, read_text, remove_file)
+from ansible_collections.oomguard.memory.plugins.module_utils.params import check_path, refuse_bools
+from ansible_collections.oomguard.memory.plugins.module_utils.procfs import path_in
 from ansible_collections.oomguard.memory.plugins.module_utils.sysctl import (
-    SYSCTL_DIRS, boot_setting, config_files, read_files, same_file)
+    SYSCTL_DIRS, boot_setting, config_files, is_read_at_boot, read_files, same_file)
 
 # Module-level so unit tests can point them at fake trees; never user options.
 PROC_ROOT = '/'
@@ -131,7 +134,8 @@ CONFIG_ROOT = '/'
 HOST_ROOT = '/'
 
 KEY = 'vm.swappiness'
-HEADER = '# Managed by oomguard.memory.swappiness: changes here are overwritten.\n'
+MARK = '# Managed by oomguard.memory.swappiness'
+HEADER = MARK + ': changes here are overwritten.\n'
 
 
 def argument_spec():
@@ -157,12 +161,8 @@ def render(value):
     return '%s%s = %d\n' % (HEADER, KEY, value)
 
 
-class Refusal(Exception):
+class Refusal(OomguardError):
     """A request we will not carry out; str() is the sentence for the user."""
-
-
-def under(root, path):
-    return os.path.join(root, path.lstrip('/'))
 
 
 class Swappiness(object):
@@ -172,24 +172,24 @@ class Swappiness(object):
         self.warnings = []
 
     def read_live(self):
-        text = read_text(under(PROC_ROOT, '/proc/sys/vm/swappiness'))
+        text = read_text(path_in(PROC_ROOT, '/proc/sys/vm/swappiness'))
         if text is None or not text.strip().isdigit():
             raise Refusal('cannot read vm.swappiness from /proc/sys/vm/swappiness (found %r)' % text)
         return int(text)
 
     def check(self):
         p = self.params
-        path = p['sysctl_file']
-        if not os.path.isabs(path) or not path.endswith('.conf') or os.path.dirname(path) not in SYSCTL_DIRS:
-            raise Refusal('sysctl_file %s is not read at boot: it must be a .conf file directly in one of %s'
+        refuse_bools(p, ['value'])
+        path = check_path('sysctl_file', p['sysctl_file'])
+        if not is_read_at_boot(os.path.basename(path)) or os.path.dirname(path) not in SYSCTL_DIRS:
+            raise Refusal('sysctl_file: %s is not read at boot: systemd-sysctl and sysctl --system read only '
+                          '*.conf files whose name does not start with a dot, directly in one of %s'
                           % (path, ', '.join(SYSCTL_DIRS)))
         if p['state'] == 'present':
-            if p['value'] is None:
-                raise Refusal('value is required with state=present')
-            release = read_text(under(PROC_ROOT, '/proc/sys/kernel/osrelease')) or os.uname()[2]
+            release = read_text(path_in(PROC_ROOT, '/proc/sys/kernel/osrelease')) or os.uname()[2]
             top = max_swappiness(release.strip())
             if not 0 <= p['value'] <= top:
-                raise Refusal('value %d is out of range: this kernel (%s) accepts vm.swappiness from 0 to %d'
+                raise Refusal('value: %d is out of range: this kernel (%s) accepts vm.swappiness from 0 to %d'
                               % (p['value'], release.strip(), top))
 
     def plan(self):
@@ -201,10 +201,7 @@ class Swappiness(object):
         if p['state'] == 'present':
             self.live_after = p['value']
         self.live_changed = self.live_after != self.previous
-        try:
-            self.file_before = read_text(under(CONFIG_ROOT, ours))
-        except FileError as exc:
-            raise Refusal(str(exc))
+        self.file_before = read_text(path_in(CONFIG_ROOT, ours), what='sysctl_file')
         if p['state'] == 'present' and p['persist']:
             self.file_after = render(p['value'])
         elif p['state'] == 'absent':
@@ -212,6 +209,11 @@ class Swappiness(object):
         else:
             self.file_after = self.file_before
         self.file_changed = self.file_after != self.file_before
+        if self.file_changed and self.file_before is not None and not self.file_before.startswith(MARK):
+            raise Refusal('sysctl_file: %s exists and was not written by this module (its first line is not "%s"), '
+                          'so it is left as it is and not %s; name a file of its own in sysctl_file, or move the '
+                          'settings you want to keep out of %s and delete it yourself first'
+                          % (ours, MARK, 'removed' if self.file_after is None else 'rewritten', ours))
         # The configuration as it will be: our file with its new text (or gone).
         paths = config_files(CONFIG_ROOT)
         if self.file_after is not None and ours not in paths:
@@ -243,7 +245,7 @@ class Swappiness(object):
     def apply(self):
         ours = self.params['sysctl_file']
         if self.file_changed:
-            target = under(CONFIG_ROOT, ours)
+            target = path_in(CONFIG_ROOT, ours)
             if self.file_after is None:
                 remove_file(target)
             else:
@@ -253,7 +255,7 @@ class Swappiness(object):
                 atomic_write(target, self.file_after, mode=0o644)
         if self.live_changed:
             try:
-                with open(under(PROC_ROOT, '/proc/sys/vm/swappiness'), 'w') as handle:
+                with open(path_in(PROC_ROOT, '/proc/sys/vm/swappiness'), 'w') as handle:
                     handle.write('%d\n' % self.live_after)
             except (IOError, OSError) as exc:
                 raise Refusal('the kernel refused vm.swappiness = %d: %s' % (self.live_after, exc.strerror))
@@ -277,15 +279,11 @@ class Swappiness(object):
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
                            required_if=[('state', 'present', ['value'])])
-    p = module.params
-    if p['in_container'] == 'skip':
-        found = detect_container(HOST_ROOT)
-        if found['container']:
-            msg = ('skipped: this host is a %s container (%s); vm.swappiness belongs to the kernel it shares, so '
-                   'set it on the host itself' % (found['container'], found['evidence']))
-            module.warn(msg)
-            module.exit_json(changed=False, skipped=True, msg=msg, previous=None, value=None, boot_value=None,
-                             file=None, overridden_by=None)
+    msg = skip_reason(module.params['in_container'], HOST_ROOT, 'vm.swappiness', 'set it on the host itself')
+    if msg:
+        module.warn(msg)
+        module.exit_json(changed=False, skipped=True, msg=msg, previous=None, value=None, boot_value=None,
+                         file=None, overridden_by=None)
     job = Swappiness(module)
     try:
         if module.check_mode:
@@ -295,7 +293,7 @@ def main():
                 job.plan()
                 job.apply()
         result = job.result()
-    except (Refusal, FileError) as exc:
+    except OomguardError as exc:
         module.fail_json(msg=str(exc))
     except (IOError, OSError) as exc:
         module.fail_json(msg='%s: %s' % (exc.filename or 'vm.swappiness', exc.strerror or exc))

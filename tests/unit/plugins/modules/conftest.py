@@ -50,3 +50,24 @@ def run_module(monkeypatch):
         result.setdefault('warnings', list(warnings))
         return result
     return run
+
+
+class Hang(Exception):
+    """The code under test blocked for longer than the test allows."""
+
+
+@pytest.fixture
+def no_hang():
+    """Fail (instead of waiting forever) when the test blocks for 5 seconds: a blocking open()
+    or read() of a FIFO is interrupted by SIGALRM and the handler raises Hang."""
+    import signal
+
+    def alarm(_signum, _frame):
+        raise Hang('blocked for 5 seconds')
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(5)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -141,3 +141,58 @@ def test_container_is_skipped(fake, run_module, tmp_path):
     (tmp_path / 'host' / 'run' / '.containerenv').write_text('')
     result = run_module(swappiness, {'value': 10})
     assert result['skipped'] is True and result['changed'] is False and fake.live() == 60
+
+
+# ---- issue 15: hostile input
+
+
+def test_boolean_value_is_not_taken_as_one(fake, run_module):
+    result = run_module(swappiness, {'value': True})
+    assert result['failed'] is True
+    assert result['msg'].startswith('value: True is a boolean')
+    assert fake.live() == 60 and fake.read(OURS) is None
+
+
+@pytest.mark.parametrize('state', ['present', 'absent'])
+def test_a_file_we_did_not_write_is_never_rewritten_or_removed(fake, run_module, state):
+    theirs = '/etc/sysctl.d/60-admin.conf'
+    fake.write(theirs, 'net.ipv4.ip_forward = 1\n')
+    args = {'sysctl_file': theirs, 'state': state}
+    if state == 'present':
+        args['value'] = 10
+    result = run_module(swappiness, args)
+    assert result['failed'] is True
+    assert result['msg'].startswith('sysctl_file: %s exists and was not written by this module' % theirs)
+    assert 'name a file of its own in sysctl_file' in result['msg']
+    assert fake.read(theirs) == 'net.ipv4.ip_forward = 1\n'
+    assert fake.live() == 60
+
+
+def test_our_own_file_is_still_rewritten_and_removed(fake, run_module):
+    assert run_module(swappiness, {'value': 10})['changed'] is True
+    assert run_module(swappiness, {'value': 20})['changed'] is True
+    assert run_module(swappiness, {'state': 'absent'})['changed'] is True
+    assert fake.read(OURS) is None
+
+
+@pytest.mark.parametrize('name', ['.conf', '.90-oomguard.conf'])
+def test_dot_file_names_that_systemd_sysctl_skips_are_refused(fake, run_module, name):
+    result = run_module(swappiness, {'value': 10, 'sysctl_file': '/etc/sysctl.d/' + name})
+    assert result['failed'] is True and result['msg'].startswith('sysctl_file: ')
+    assert 'does not start with a dot' in result['msg']
+    assert not (fake.conf / 'etc/sysctl.d').exists() or os.listdir(str(fake.conf / 'etc/sysctl.d')) == []
+
+
+def test_hidden_files_do_not_decide_the_boot_value(fake, run_module):
+    fake.write('/etc/sysctl.d/.99-hidden.conf', 'vm.swappiness = 99\n')
+    result = run_module(swappiness, {'value': 10, '_ansible_check_mode': True})
+    assert result['boot_value'] == 10 and result['overridden_by'] is None
+
+
+def test_fifo_as_sysctl_file_or_in_sysctl_d_does_not_hang(fake, run_module, no_hang):
+    (fake.conf / 'etc/sysctl.d').mkdir(parents=True)
+    os.mkfifo(str(fake.conf / 'etc/sysctl.d/50-pipe.conf'))
+    result = run_module(swappiness, {'value': 10, 'sysctl_file': '/etc/sysctl.d/50-pipe.conf'})
+    assert result['failed'] is True and 'FIFO' in result['msg'] and result['msg'].startswith('sysctl_file: ')
+    fine = run_module(swappiness, {'value': 10, '_ansible_check_mode': True})
+    assert fine['changed'] is True and fine['boot_value'] == 10
