@@ -21,6 +21,7 @@ import os
 import re
 
 from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
+from ansible_collections.oomguard.memory.plugins.module_utils.files import FileError, read_regular
 
 from ansible_collections.oomguard.memory.plugins.module_utils.procfs import (
     ProcError, ProcessGone, is_kernel_thread, list_pids, parse_pid_status, path_in,
@@ -164,15 +165,21 @@ def select_targets(table, seeds, children=True, explicit=False, exclude=()):
 
 
 def read_pidfile(path):
-    """The pid written in a pidfile; TargetError with a sentence when it holds none."""
+    """The one pid written in a pidfile; TargetError with a sentence when it holds none or more
+    than one. Only a regular file is read: a FIFO or a device (/dev/zero) is refused, not waited on."""
     try:
-        with open(path) as handle:
-            text = handle.read(64)
-    except (IOError, OSError) as exc:
-        raise TargetError('pidfile: cannot read %s (%s)' % (path, exc.strerror))
+        data = read_regular(path, limit=4096, what='pidfile')
+    except FileError as exc:
+        raise TargetError(str(exc))
+    if data is None:
+        raise TargetError('pidfile: cannot read %s (No such file or directory)' % path)
+    text = data.decode('utf-8', 'replace')
     fields = text.split()
-    if not fields or not fields[0].isdigit() or int(fields[0]) < 1:
+    if not fields or not fields[0].isdigit() or int(fields[0]) < 1 or len(fields[0]) > 10:
         raise TargetError('pidfile: %s does not hold a process id (found %r)' % (path, text[:20]))
+    if len(fields) > 1:
+        raise TargetError('pidfile: %s holds more than one value (%s); point pidfile at a file with one process '
+                          'id, or list the processes with pid:' % (path, ' '.join(fields[:4])))
     return int(fields[0])
 
 
@@ -221,3 +228,8 @@ def write_oom_score_adj(pid, value, root='/'):
         raise ProcError('cannot write %s: %s' % (path, exc.strerror))
     finally:
         os.close(fd)
+
+
+def user_processes(table, exclude=()):
+    """Pids of every user process (no kernel threads, not PID 1, not ``exclude``)."""
+    return set(pid for pid, stat in table.items() if not stat['kernel'] and pid != 1 and pid not in exclude)

@@ -37,7 +37,9 @@ options:
     type: list
     elements: int
   pidfile:
-    description: A file holding the process id (for example C(/run/nginx.pid)).
+    description:
+      - A regular file holding one process id (for example C(/run/nginx.pid)). A file with more
+        than one value, a FIFO, a device or a directory is refused.
     type: path
   process:
     description:
@@ -80,6 +82,22 @@ options:
       - Apply the value to the running processes now.
       - V(false) is only meaningful with O(unit) (the drop-in alone, applied when the unit
         next starts).
+    type: bool
+    default: true
+  allow_many:
+    description:
+      - Let O(process) match every user process on the host. Without it a pattern that (with
+        O(children)) takes in all user processes, such as C(.*), is refused: it would change the
+        whole host. The module's own process and the Ansible wrappers around it are never
+        changed, either way.
+    type: bool
+    default: false
+  daemon_reload:
+    description:
+      - For O(unit) with O(persist), run C(systemctl daemon-reload) when the drop-in changed, so
+        systemd applies it the next time it starts the unit.
+      - V(false) leaves the reload to the caller, for example one handler notified by every task
+        of a loop, so a play reloads systemd once. RV(daemon_reload) then stays V(false).
     type: bool
     default: true
   missing:
@@ -184,7 +202,9 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oomguard.memory.plugins.module_utils import processes as procs
 from ansible_collections.oomguard.memory.plugins.module_utils import systemd
-from ansible_collections.oomguard.memory.plugins.module_utils.files import FileError, host_lock
+from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
+from ansible_collections.oomguard.memory.plugins.module_utils.files import host_lock
+from ansible_collections.oomguard.memory.plugins.module_utils.params import check_path, refuse_bools
 from ansible_collections.oomguard.memory.plugins.module_utils.procfs import (
     ProcError, ProcessGone, path_in, read_pid_oom_score_adj)
 
@@ -205,6 +225,8 @@ def argument_spec():
         children=dict(type='bool', default=True),
         persist=dict(type='bool', default=True),
         live=dict(type='bool', default=True),
+        allow_many=dict(type='bool', default=False),
+        daemon_reload=dict(type='bool', default=True),
         missing=dict(type='str', choices=['ignore', 'fail'], default='ignore'),
         state=dict(type='str', choices=['present', 'absent'], default='present'),
     )
@@ -223,6 +245,9 @@ class OomScoreAdj(object):
 
     def validate(self):
         p = self.p
+        refuse_bools(p, ['value', 'pid'])
+        if p['pidfile'] is not None:
+            check_path('pidfile', p['pidfile'])
         if not -1000 <= p['value'] <= 1000:
             raise procs.TargetError('value: %d is out of range; oom_score_adj goes from -1000 (never kill) '
                                     'to 1000 (kill first)' % p['value'])
@@ -287,6 +312,12 @@ class OomScoreAdj(object):
         own = procs.own_pids(table) if self.root == '/' else set()
         children = p['children'] and p['unit'] is None
         chosen = procs.select_targets(table, seeds, children, explicit=explicit, exclude=own)
+        everyone = procs.user_processes(table, exclude=own)
+        if p['process'] is not None and not p['allow_many'] and everyone and everyone <= set(chosen):
+            raise procs.TargetError('process: %r matches every user process on this host (%d)%s; use a pattern '
+                                    'that names the processes you mean, or allow_many: true if you really want '
+                                    'all of them' % (p['process'], len(everyone),
+                                                     ' with their children' if children else ''))
         return [(pid, table[pid]['comm']) for pid in chosen], absent
 
     def plan_processes(self, found):
@@ -393,10 +424,12 @@ class OomScoreAdj(object):
                         systemd.remove_dropin(path)
                     else:
                         systemd.write_dropin(path, dropin['after'])
-                    systemd.daemon_reload(self.module)
+                    if p['daemon_reload']:
+                        systemd.daemon_reload(self.module)
 
         changed = reload_needed or any(i['after'] != i['before'] for i in plan)
-        result = dict(changed=changed, processes=plan, dropin=path, daemon_reload=reload_needed)
+        result = dict(changed=changed, processes=plan, dropin=path,
+                      daemon_reload=reload_needed and p['daemon_reload'])
         if self.module._diff:
             result['diff'] = self.diff(path, dropin, plan)
         self.module.exit_json(**result)
@@ -420,7 +453,7 @@ def main():
                            mutually_exclusive=[TARGETS], required_one_of=[TARGETS])
     try:
         OomScoreAdj(module).run()
-    except (procs.TargetError, systemd.SystemdError, ProcError, FileError) as exc:
+    except OomguardError as exc:
         module.fail_json(msg=str(exc), processes=[], dropin=None, daemon_reload=False)
 
 

@@ -120,7 +120,7 @@ def test_process_comm_vs_cmdline(tree, run_module):
 
 
 def test_pattern_never_reaches_kernel_threads_or_pid1(tree, run_module):
-    result = run_module(oom_score_adj, {'process': '.', 'value': 300, '_ansible_check_mode': True})
+    result = run_module(oom_score_adj, {'process': '.', 'allow_many': True, 'value': 300, '_ansible_check_mode': True})
     assert sorted(p['pid'] for p in result['processes']) == [100, 101, 102, 200, 201, 202, 300]
 
 
@@ -191,11 +191,11 @@ def test_process_exiting_before_the_write_is_skipped(tree, run_module, monkeypat
 
 def test_absent_puts_our_value_back_to_zero_only(tree, run_module):
     run_module(oom_score_adj, {'pid': 100, 'value': 250, 'children': False})
-    result = run_module(oom_score_adj, {'process': '.', 'value': 250, 'state': 'absent'})
+    result = run_module(oom_score_adj, {'process': '.', 'allow_many': True, 'value': 250, 'state': 'absent'})
     changed = [(p['pid'], p['before'], p['after']) for p in result['processes'] if p['before'] != p['after']]
     assert changed == [(100, 250, 0), (300, 250, 0)]
     assert tree.adj(100) == 0 and tree.adj(300) == 0
-    assert run_module(oom_score_adj, {'process': '.', 'value': 250, 'state': 'absent'})['changed'] is False
+    assert run_module(oom_score_adj, {'process': '.', 'allow_many': True, 'value': 250, 'state': 'absent'})['changed'] is False
 
 
 def test_missing_ignore_warns_and_fail_fails(tree, run_module):
@@ -307,3 +307,74 @@ def test_unit_on_a_host_without_systemd(tree, run_module):
     os.rmdir(os.path.join(tree.root, 'run/systemd/system'))
     result = run_module(oom_score_adj, {'unit': 'app', 'value': 300})
     assert result['failed'] is True and 'needs systemd as PID 1' in result['msg']
+
+
+# ---- issue 15: hostile input
+
+
+def test_pidfile_fifo_is_refused_without_waiting(tree, run_module, tmp_path, no_hang):
+    fifo = str(tmp_path / 'app.pid')
+    os.mkfifo(fifo)
+    result = run_module(oom_score_adj, {'pidfile': fifo, 'value': 500})
+    assert result['failed'] is True
+    assert result['msg'] == 'pidfile: cannot read %s: it is a FIFO (named pipe), not a regular file' % fifo
+    assert tree.adj(100) == 0
+
+
+@pytest.mark.parametrize('path, kind', [('/dev/zero', 'character device'), ('/', 'directory')])
+def test_pidfile_device_or_directory_is_refused(tree, run_module, no_hang, path, kind):
+    result = run_module(oom_score_adj, {'pidfile': path, 'value': 500})
+    assert result['failed'] is True
+    assert result['msg'] == 'pidfile: cannot read %s: it is a %s, not a regular file' % (path, kind)
+
+
+def test_pidfile_with_two_pids_is_refused(tree, run_module, tmp_path):
+    pidfile = write(str(tmp_path), '/two.pid', '100\n300\n')
+    result = run_module(oom_score_adj, {'pidfile': pidfile, 'value': 500})
+    assert result['failed'] is True
+    assert result['msg'].startswith('pidfile: %s holds more than one value (100 300)' % pidfile)
+    assert tree.adj(100) == 0 and tree.adj(300) == 250
+
+
+@pytest.mark.parametrize('pattern', ['.*', '.', '^', 'a*'])
+def test_pattern_matching_every_user_process_needs_allow_many(tree, run_module, pattern):
+    result = run_module(oom_score_adj, {'process': pattern, 'value': 900})
+    assert result['failed'] is True
+    assert result['msg'].startswith('process: %r matches every user process on this host (7)' % pattern)
+    assert 'allow_many: true' in result['msg']
+    assert [tree.adj(pid) for pid in (100, 101, 200, 300)] == [0, 0, 0, 250]
+    allowed = run_module(oom_score_adj, {'process': pattern, 'value': 900, 'allow_many': True,
+                                         '_ansible_check_mode': True})
+    assert allowed['changed'] is True and len(allowed['processes']) == 7
+
+
+def test_own_process_tree_is_never_touched_even_with_allow_many():
+    import subprocess
+    import sys
+    from ansible_collections.oomguard.memory.plugins.module_utils import processes
+    wrapper = subprocess.Popen(['sh', '-c', 'sleep 60; : AnsiballZ_oom_score_adj.py'])
+    try:
+        table = processes.process_table()
+        me = os.getpid()
+        chosen = processes.select_targets(table, list(table), children=True,
+                                          exclude=processes.own_pids(table, pid=me))
+        assert me not in chosen
+    finally:
+        wrapper.kill()
+        wrapper.wait()
+
+
+def test_boolean_value_and_pid_are_refused(tree, run_module):
+    result = run_module(oom_score_adj, {'pid': [100], 'value': True})
+    assert result['failed'] is True and result['msg'].startswith('value: True is a boolean')
+    result = run_module(oom_score_adj, {'pid': [True], 'value': 500})
+    assert result['failed'] is True and result['msg'].startswith('pid: [True] is a boolean')
+    assert tree.adj(1) == 0 and tree.adj(100) == 0
+
+
+def test_daemon_reload_false_writes_the_dropin_and_leaves_the_reload(tree, run_module):
+    result = run_module(oom_score_adj, {'unit': 'app', 'value': 500, 'live': False, 'daemon_reload': False})
+    assert result['changed'] is True and result['daemon_reload'] is False
+    assert 'OOMScoreAdjust=500' in tree.dropin() and tree.reloads == []
+    again = run_module(oom_score_adj, {'unit': 'app', 'value': 600, 'live': False})
+    assert again['daemon_reload'] is True and tree.reloads == [1]
