@@ -120,7 +120,7 @@ def parse_value(text, version, name='max', page_size=PAGE_SIZE):
     return value
 
 
-def format_value(value, version, name='max'):
+def interface_text(value, version, name='max'):
     """The text to write into an interface file."""
     if name == 'oom_group':
         return '1' if value else '0'
@@ -223,17 +223,17 @@ def v1_writes(current, wanted, page_size=PAGE_SIZE):
                           'cgroup v1; give swap_max as well' % (_show(new_max), new_memsw))
     max_write = None
     if 'max' in wanted and not _same(current.get('max'), new_max, page_size):
-        max_write = (V1_FILES['max'], format_value(new_max, 'v1'))
+        max_write = (V1_FILES['max'], interface_text(new_max, 'v1'))
     memsw_write = None
     if 'swap_max' in wanted and not _same(cur_memsw, new_memsw, page_size):
-        memsw_write = (V1_FILES['swap_max'], format_value(new_memsw, 'v1'))
+        memsw_write = (V1_FILES['swap_max'], interface_text(new_memsw, 'v1'))
     grows = new_max is None or cur_memsw is not None and kernel_rounded(new_max, page_size) > cur_memsw
     if memsw_write and max_write and grows:
         writes += [memsw_write, max_write]
     else:
         writes += [w for w in (max_write, memsw_write) if w]
     if 'high' in wanted and not _same(current.get('high'), wanted['high'], page_size):
-        writes.append((V1_FILES['high'], format_value(wanted['high'], 'v1')))
+        writes.append((V1_FILES['high'], interface_text(wanted['high'], 'v1')))
     return writes
 
 
@@ -247,7 +247,7 @@ def v2_writes(current, wanted, page_size=PAGE_SIZE):
             raise CgroupError('%s needs %s, which this cgroup does not have (is the %s controller enabled?)'
                               % (name, V2_FILES[name], 'swap' if name == 'swap_max' else 'memory'))
         if not _same(current[name], wanted[name], page_size):
-            writes.append((V2_FILES[name], format_value(wanted[name], 'v2', name)))
+            writes.append((V2_FILES[name], interface_text(wanted[name], 'v2', name)))
     return writes
 
 

@@ -9,7 +9,8 @@ Private to the oomguard.memory collection: no compatibility promise to other cod
 Map: ``validate_unit`` checks and normalises a unit name; ``dropin_path`` / ``render_dropin`` /
 ``write_dropin`` / ``remove_dropin`` plan and (unless check mode) change a drop-in file under
 /etc/systemd/system/<unit>.d/ through files.atomic_write; ``booted`` says whether systemd is
-PID 1; ``show`` and ``daemon_reload`` run systemctl through the module (LC_ALL=C).
+PID 1; ``systemctl`` is the one runner of systemctl (LC_ALL=C), which ``show``,
+``daemon_reload`` and the callers' other subcommands go through.
 """
 
 from __future__ import (absolute_import, division, print_function)
@@ -127,19 +128,21 @@ def booted(root='/'):
     return os.path.isdir(path_in(root, '/run/systemd/system'))
 
 
-def _systemctl(module):
+def systemctl(module, args, check=True):
+    """The one place that runs systemctl: (rc, out, err) of ``systemctl ARGS`` with LC_ALL=C.
+    With check, a failure is a SystemdError naming the command and systemctl's reason."""
     path = module.get_bin_path('systemctl')
     if path is None:
         raise SystemdError('systemctl was not found on this host; unit targets need systemd')
-    return path
+    rc, out, err = module.run_command([path] + list(args), environ_update={'LC_ALL': 'C'})
+    if check and rc != 0:
+        raise SystemdError('systemctl %s failed (rc=%d): %s' % (' '.join(args), rc, (err or out).strip()))
+    return rc, out, err
 
 
 def show(module, unit, properties):
     """{property: value} from ``systemctl show``; LoadState=not-found for unknown units."""
-    argv = [_systemctl(module), 'show', unit] + ['--property=%s' % prop for prop in properties]
-    rc, out, err = module.run_command(argv, environ_update={'LC_ALL': 'C'})
-    if rc != 0:
-        raise SystemdError('systemctl show %s failed (rc=%d): %s' % (unit, rc, (err or out).strip()))
+    _rc, out, _err = systemctl(module, ['show', unit] + ['--property=%s' % prop for prop in properties])
     values = {}
     for line in out.splitlines():
         key, sep, value = line.partition('=')
@@ -150,7 +153,5 @@ def show(module, unit, properties):
 
 def daemon_reload(module):
     """systemctl daemon-reload, so systemd reads changed drop-ins; SystemdError on failure."""
-    rc, out, err = module.run_command([_systemctl(module), 'daemon-reload'], environ_update={'LC_ALL': 'C'})
-    if rc != 0:
-        raise SystemdError('systemctl daemon-reload failed (rc=%d): %s' % (rc, (err or out).strip()))
+    systemctl(module, ['daemon-reload'])
     return True

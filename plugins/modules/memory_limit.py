@@ -46,6 +46,7 @@ options:
   high:
     description:
       - The throttling limit. Above it the kernel reclaims hard and slows the cgroup down.
+      - Must not exceed the hard limit (O(max), or the current one); V(infinity) is always accepted.
       - v2 C(memory.high), systemd C(MemoryHigh=).
       - On cgroup v1 mapped to C(memory.soft_limit_in_bytes), which is only an approximation (v1
         reclaims down to the soft limit only when the whole host is short of memory).
@@ -55,7 +56,8 @@ options:
       - How much swap the cgroup may use.
       - v2 C(memory.swap.max), systemd C(MemorySwapMax=).
       - On cgroup v1 written as C(memory.memsw.limit_in_bytes) = O(max) + O(swap_max), which needs
-        the kernel's swap accounting; without it the module fails.
+        the kernel's swap accounting (without it the module fails) and a hard limit: O(swap_max)
+        on a v1 cgroup without O(max) and without a current limit is refused.
     type: str
   low:
     description:
@@ -107,9 +109,19 @@ options:
     description:
       - For a O(cgroup), processes to move into it (after the limits are set). On cgroup v1 the
         whole thread group of each PID moves.
+      - Kernel threads are refused. When the kernel refuses a move, the processes moved by this
+        run go back, and a cgroup this run created is removed again.
     type: list
     elements: int
     default: []
+  daemon_reload:
+    description:
+      - For a O(unit) with O(persist=true) and O(runtime=true), run C(systemctl daemon-reload)
+        when the drop-in changed.
+      - V(false) leaves the reload to the caller, for example one handler notified by every task
+        of a loop, so a play reloads systemd once. RV(daemon_reload) then stays V(false).
+    type: bool
+    default: true
   force:
     description:
       - Apply a O(max) or O(high) below the cgroup's current usage anyway. The kernel then
@@ -236,26 +248,17 @@ moved_pids:
   sample: [4242]
 '''
 
-import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.oomguard.memory.plugins.module_utils import cgroups
 from ansible_collections.oomguard.memory.plugins.module_utils import procfs
-from ansible_collections.oomguard.memory.plugins.module_utils import systemd
-from ansible_collections.oomguard.memory.plugins.module_utils.files import FileError, atomic_write, host_lock, \
-    read_text, remove_file
-from ansible_collections.oomguard.memory.plugins.module_utils.sizes import SizeError, parse_size
-from ansible_collections.oomguard.memory.plugins.module_utils.unit_limits import UnitLimitError, \
-    dropin_path, parse_dropin, property_assignments, render_dropin, systemd_properties, unit_kind, validate_unit
+from ansible_collections.oomguard.memory.plugins.module_utils.cgroup_limits import CgroupFlow
+from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
+from ansible_collections.oomguard.memory.plugins.module_utils.params import refuse_bools
+from ansible_collections.oomguard.memory.plugins.module_utils.unit_limits import UnitFlow
 
 # The real machine; unit tests point this at a fake tree.
 ROOT = '/'
-# Where we remember the cgroups we created (tmpfs: forgotten at reboot, like the cgroups).
-CREATED_RECORD = '/run/oomguard/memory_limit-created'
-
-SIZE_LIMITS = ('max', 'high', 'swap_max', 'low', 'min')
-V1_MISSING = {'low': 'memory.low', 'min': 'memory.min', 'oom_group': 'memory.oom.group'}
 
 
 def argument_spec():
@@ -272,434 +275,28 @@ def argument_spec():
         runtime=dict(type='bool', default=True),
         create=dict(type='bool', default=False),
         pids=dict(type='list', elements='int', default=[]),
+        daemon_reload=dict(type='bool', default=True),
         force=dict(type='bool', default=False),
         state=dict(type='str', choices=['present', 'absent'], default='present'),
     )
 
 
-def show(value):
-    """A limit as returned and shown in diffs: bytes, 'infinity', a bool, or None (no such file)."""
-    if value is None:
-        return 'infinity'
-    return value
-
-
-class LimitRefused(Exception):
-    """A user request we refuse; str() is the one sentence to show."""
-
-
-class MemoryLimit(object):
-    def __init__(self, module, root=None):
-        self.module = module
-        self.params = module.params
-        self.root = root if root is not None else ROOT
-        self.check = module.check_mode
-        self.warnings = []
-        self._total = None
-        self.result = dict(changed=False, cgroup_version=None, layout=None, path=None, limits={},
-                           usage_bytes=None, dropin=None, daemon_reload=False, created=False, removed=False,
-                           moved_pids=[])
-
-    # ---- input
-
-    def total_ram(self):
-        if self._total is None:
-            self._total = procfs.read_meminfo(self.root)['MemTotal'] * 1024
-        return self._total
-
-    def wanted_limits(self):
-        """The limits asked for, parsed: {name: bytes|None|bool}; percent texts kept aside."""
-        wanted, literal = {}, {}
-        for name in SIZE_LIMITS:
-            raw = self.params[name]
-            if raw is None:
-                continue
-            total = self.total_ram() if '%' in raw else None
-            wanted[name] = parse_size(raw, name=name, allow_percent=True, total=total, allow_infinity=True)
-            literal[name] = raw.strip()
-        if self.params['oom_group'] is not None:
-            wanted['oom_group'] = self.params['oom_group']
-        return wanted, literal
-
-    def check_protection(self, wanted, current_max):
-        """low/min must not exceed the hard limit (the requested one, else the current one)."""
-        limit = wanted['max'] if 'max' in wanted else current_max
-        if limit is None:
-            return
-        for name in ('low', 'min'):
-            if name in wanted and (wanted[name] is None or wanted[name] > limit):
-                raise LimitRefused('refusing %s=%s: it is above the hard limit max=%d, so the protection could never '
-                                   'be reached; lower %s or raise max' % (name, self.params[name], limit, name))
-
-    def check_usage(self, wanted, current, usage, where):
-        if usage is None or self.params['force']:
-            return
-        for name in ('max', 'high'):
-            if name not in wanted or wanted[name] is None:
-                continue
-            if cgroups.kernel_rounded(wanted[name]) == cgroups.kernel_rounded(current.get(name, 0)):
-                continue
-            if cgroups.kernel_rounded(wanted[name]) < usage:
-                raise LimitRefused('refusing to set %s=%s on %s: current usage is %d bytes, above the requested %d; '
-                                   'the kernel would reclaim or OOM-kill at once; use force: true to apply anyway'
-                                   % (name, self.params[name], where, usage, wanted[name]))
-
-    # ---- raw cgroups
-
-    def run_cgroup(self, layout):
-        params = self.params
-        version = layout['memory_version']
-        if version is None:
-            raise LimitRefused('this host has no cgroup hierarchy with the memory controller, so cgroup %r cannot be '
-                               'limited' % params['cgroup'])
-        if params['runtime'] is False:
-            raise LimitRefused('runtime: false with cgroup does nothing: a raw cgroup has only its runtime state; use '
-                               'unit: for a limit that applies later')
-        if params['persist']:
-            self.warnings.append('persist: true cannot be honoured for a raw cgroup: cgroupfs is rebuilt at every '
-                                 'boot, so cgroup %r and its limits are gone after a reboot; use unit: for a lasting '
-                                 'limit' % params['cgroup'])
-        rel = cgroups.normalize_cgroup_path(params['cgroup'])
-        directory = cgroups.cgroup_dir(layout['memory_root'], rel)
-        self.result['path'] = directory
-        exists = cgroups.exists(directory)
-        if params['state'] == 'absent':
-            return self.cgroup_absent(version, rel, directory, exists)
-
-        wanted, _literal = self.wanted_limits()
-        if version == 'v1':
-            bad = [n for n in ('low', 'min', 'oom_group') if n in wanted]
-            if bad:
-                raise LimitRefused('%s cannot be set on cgroup %r: the memory controller here is on cgroup v1, which '
-                                   'has no %s; use a systemd unit on a cgroup v2 host or drop the option'
-                                   % (', '.join(bad), rel, ' or '.join(V1_MISSING[n] for n in bad)))
-        if not exists and not params['create']:
-            raise LimitRefused('cgroup %r does not exist (%s); use create: true to create it' % (rel, directory))
-        enable = cgroups.v2_missing_subtree_control(layout['memory_root'], rel) if version == 'v2' else []
-        if version == 'v2' and enable and exists and not params['create']:
-            raise LimitRefused('cgroup %r has no memory controller: %s lacks memory in cgroup.subtree_control; use '
-                               'create: true to enable it' % (rel, enable[0]))
-        for parent in enable:
-            if parent != layout['memory_root'] and cgroups.exists(parent) and cgroups.read_procs(parent):
-                raise LimitRefused('cannot enable the memory controller below %s for cgroup %r: it holds processes, '
-                                   'and cgroup v2 allows controllers only below cgroups without processes; move them '
-                                   'to a child first' % (parent, rel))
-        if exists and not enable:
-            current = cgroups.read_limits(directory, version)
-            usage = cgroups.read_usage(directory, version)
-        else:
-            # Missing, or its memory files appear only once the parents enable the controller.
-            current = self.new_cgroup_limits(version, layout['memory_root'])
-            usage = None
-        self.result['usage_bytes'] = usage
-        self.check_protection(wanted, current.get('max'))
-        self.check_usage(wanted, current, usage, directory)
-        writes = self.plan_writes(version, current, wanted)
-        moves = self.plan_moves(directory, exists)
-        after = cgroups.expected_after(current, wanted, version)
-        changed = bool(writes or moves or not exists or enable)
-
-        if changed and not self.check:
-            with host_lock('cgroup-' + rel):
-                created = []
-                try:
-                    if not exists:
-                        self.create_cgroup(version, layout['memory_root'], rel, enable, created)
-                        current = cgroups.read_limits(directory, version)
-                        writes = self.plan_writes(version, current, wanted)
-                    elif enable:
-                        for parent in enable:
-                            cgroups.v2_enable_memory(parent)
-                        current = cgroups.read_limits(directory, version)
-                        writes = self.plan_writes(version, current, wanted)
-                    cgroups.apply_writes(directory, writes)
-                except (cgroups.CgroupError, LimitRefused):
-                    # The kernel refused what planning could not foresee: take back the cgroups made
-                    # in this run (still empty: processes move only after the limits are set).
-                    self.undo_create(created)
-                    raise
-                for pid in moves:
-                    self.move_pid(directory, pid)
-            after = cgroups.read_limits(directory, version)
-
-        if changed:
-            self.warnings.append('cgroup %r is a raw cgroup: its limits last until it is removed or the host reboots; '
-                                 'use unit: for limits that persist' % rel)
-        self.result.update(changed=changed, created=not exists, moved_pids=moves)
-        names = sorted(set(current) | set(after), key=cgroups.LIMIT_NAMES.index)
-        self.result['limits'] = dict((n, {'before': None if not exists else show(current.get(n)),
-                                          'after': show(after.get(n))}) for n in names)
-        self.set_cgroup_diff(directory, version, current if exists else None, after, moves)
-
-    def new_cgroup_limits(self, version, memory_root):
-        """The limits a cgroup has right after mkdir (the kernel defaults)."""
-        names = list(cgroups.limit_files(version))
-        if version == 'v1' and not os.path.exists(os.path.join(memory_root, cgroups.V1_FILES['swap_max'])):
-            names.remove('swap_max')
-        return dict((n, cgroups.DEFAULTS[n]) for n in names)
-
-    def plan_writes(self, version, current, wanted):
-        if version == 'v1':
-            return cgroups.v1_writes(current, wanted)
-        return cgroups.v2_writes(current, wanted)
-
-    def plan_moves(self, directory, exists):
-        pids = self.params['pids']
-        inside = set(cgroups.read_procs(directory)) if exists else set()
-        moves = []
-        for pid in pids:
-            if pid <= 0 or not os.path.isdir(procfs.path_in(self.root, '/proc/%d' % pid)):
-                raise LimitRefused('cannot move PID %d into cgroup %r: no such process' % (pid, self.params['cgroup']))
-            if pid not in inside and pid not in moves:
-                moves.append(pid)
-        return moves
-
-    def move_pid(self, directory, pid):
-        try:
-            cgroups.write_file(os.path.join(directory, 'cgroup.procs'), '%d' % pid)
-        except cgroups.CgroupError as exc:
-            raise LimitRefused('cannot move PID %d into %s: %s' % (pid, directory, exc))
-
-    def create_cgroup(self, version, memory_root, rel, enable, created):
-        """mkdir the missing parts of ``rel`` (appending each to ``created``, so a failure half-way
-        can be undone) and remember them as ours."""
-        current = memory_root
-        for part in rel.split('/'):
-            if version == 'v2' and current in enable:
-                cgroups.v2_enable_memory(current)
-            current = os.path.join(current, part)
-            if not cgroups.exists(current):
-                cgroups.make_dir(current)
-                created.append(current)
-                if version == 'v2' and current != os.path.join(memory_root, *rel.split('/')):
-                    # A parent we just made: the child needs memory in its subtree_control too.
-                    enable.append(current)
-        self.remember_created(created)
-
-    def undo_create(self, created):
-        for path in reversed(created):
-            try:
-                cgroups.remove_dir(path)
-            except cgroups.CgroupError:
-                return
-            self.forget_created(path)
-
-    def record_path(self):
-        return procfs.path_in(self.root, CREATED_RECORD)
-
-    def created_by_us(self):
-        text = read_text(self.record_path())
-        return [line for line in (text or '').splitlines() if line]
-
-    def remember_created(self, paths):
-        if not paths:
-            return
-        record = self.record_path()
-        if not os.path.isdir(os.path.dirname(record)):
-            os.makedirs(os.path.dirname(record), 0o755)
-        with host_lock('memory-limit-record'):
-            known = self.created_by_us()
-            atomic_write(record, ''.join('%s\n' % p for p in known + [p for p in paths if p not in known]))
-
-    def forget_created(self, path):
-        with host_lock('memory-limit-record'):
-            known = self.created_by_us()
-            if path not in known:
-                return
-            rest = [p for p in known if p != path]
-            if rest:
-                atomic_write(self.record_path(), ''.join('%s\n' % p for p in rest))
-                return
-            # Nothing of ours left: leave no trace in /run.
-            remove_file(self.record_path())
-            try:
-                os.rmdir(os.path.dirname(self.record_path()))
-            except OSError:
-                pass
-
-    def cgroup_absent(self, version, rel, directory, exists):
-        given = [n for n in SIZE_LIMITS + ('oom_group',) if self.params[n] is not None]
-        if given or self.params['pids'] or self.params['create']:
-            raise LimitRefused('state: absent lifts every limit of cgroup %r and takes no values; remove %s from the '
-                               'task' % (rel, ', '.join(given + [n for n in ('pids', 'create') if self.params[n]])))
-        if not exists:
-            self.result['limits'] = {}
-            return
-        current = cgroups.read_limits(directory, version)
-        self.result['usage_bytes'] = cgroups.read_usage(directory, version)
-        removable = (directory in self.created_by_us() and not cgroups.read_procs(directory)
-                     and not cgroups.child_cgroups(directory))
-        defaults = dict((n, cgroups.DEFAULTS[n]) for n in current)
-        writes = [] if removable else self.plan_writes(version, current, defaults)
-        after = {} if removable else cgroups.expected_after(current, defaults, version)
-        changed = bool(removable or writes)
-        if changed and not self.check:
-            with host_lock('cgroup-' + rel):
-                if removable:
-                    cgroups.remove_dir(directory)
-                    self.forget_created(directory)
-                else:
-                    cgroups.apply_writes(directory, writes)
-                    after = cgroups.read_limits(directory, version)
-        self.result.update(changed=changed, removed=removable)
-        self.result['limits'] = dict((n, {'before': show(current[n]), 'after': show(after[n]) if n in after else None})
-                                     for n in sorted(current, key=cgroups.LIMIT_NAMES.index))
-        self.set_cgroup_diff(directory, version, current, after if not removable else None, [])
-
-    def set_cgroup_diff(self, directory, version, before, after, moves):
-        files = cgroups.limit_files(version)
-
-        def render(values):
-            if values is None:
-                return ''
-            lines = []
-            for name in cgroups.LIMIT_NAMES:
-                if name in values:
-                    lines.append('%s (%s) = %s\n' % (name, files[name], show(values[name])))
-            return ''.join(lines)
-        after_text = render(after)
-        if moves:
-            after_text += ''.join('cgroup.procs += %d\n' % pid for pid in moves)
-        self.result['diff'] = dict(before=render(before), after=after_text,
-                                   before_header=directory, after_header=directory)
-
-    # ---- systemd units
-
-    def run_unit(self, layout):
-        params = self.params
-        unit = validate_unit(params['unit'])
-        for name in ('create', 'pids'):
-            if params[name]:
-                raise LimitRefused('%s applies to raw cgroups only; systemd creates and fills the cgroup of unit %s'
-                                   % (name, unit))
-        persist = True if params['persist'] is None else params['persist']
-        if not persist and not params['runtime']:
-            raise LimitRefused('persist: false and runtime: false together would change nothing for unit %s' % unit)
-        version = layout['memory_version']
-        props = systemd_properties(self.module, unit, self.root)
-        self.result['usage_bytes'] = props.get('usage')
-        self.result['path'] = props.get('path')
-        if params['state'] == 'absent':
-            given = [n for n in SIZE_LIMITS + ('oom_group',) if params[n] is not None]
-            if given:
-                raise LimitRefused('state: absent removes every limit this module set on unit %s and takes no values; '
-                                   'remove %s from the task' % (unit, ', '.join(given)))
-            wanted, literal = {}, {}
-        else:
-            wanted, literal = self.wanted_limits()
-            if 'oom_group' in wanted and unit_kind(unit) not in ('service', 'scope'):
-                raise LimitRefused('oom_group cannot be set on %s: only services and scopes have an OOM policy' % unit)
-            self.check_protection(wanted, props.get('max'))
-            self.check_usage(wanted, props.get('current', {}), props.get('usage'), unit)
-            if version == 'v1':
-                ignored = [n for n in ('high', 'swap_max', 'low', 'min') if n in wanted]
-                if ignored:
-                    self.warnings.append('systemd applies %s only on the unified (v2) cgroup hierarchy; this host runs '
-                                         'the memory controller on v1, so only max takes effect here (the drop-in keeps '
-                                         'the values for a v2 boot)' % ', '.join(ignored))
-        if persist:
-            self.unit_dropin(unit, version, wanted, literal, props)
-        else:
-            self.unit_runtime(unit, version, wanted, literal, props)
-
-    def unit_dropin(self, unit, version, wanted, literal, props):
-        path = dropin_path(unit, self.root)
-        self.result['dropin'] = path
-        before_text = read_text(path)
-        before = parse_dropin(before_text) if before_text is not None else {}
-        if self.params['state'] == 'absent':
-            outcome = systemd.remove_dropin(path, check_mode=self.check)
-            after_text = ''
-        else:
-            after_text = render_dropin(unit, wanted, literal, legacy_limit=self.legacy_limit(version, props))
-            outcome = systemd.write_dropin(path, after_text, check_mode=self.check)
-        after = parse_dropin(after_text) if after_text else {}
-        changed = outcome['changed']
-        if changed and self.params['runtime'] and props['booted']:
-            self.result['daemon_reload'] = True
-            if not self.check:
-                systemd.daemon_reload(self.module)
-        elif changed and self.params['runtime']:
-            self.warnings.append('systemd is not running on this host, so no daemon-reload ran; the drop-in for %s '
-                                 'takes effect when systemd starts' % unit)
-        elif changed:
-            self.warnings.append('the drop-in for %s changed but runtime: false skipped daemon-reload; the limits take '
-                                 'effect at the next daemon-reload or reboot' % unit)
-        self.result['changed'] = changed
-        self.result['limits'] = dict((n, {'before': before.get(n), 'after': after.get(n)})
-                                     for n in sorted(set(before) | set(after), key=cgroups.LIMIT_NAMES.index))
-        limits = self.result['limits']
-
-        def render(side):
-            return ''.join('%s = %s\n' % (n, limits[n][side]) for n in limits if limits[n][side] is not None)
-        self.result['diff'] = [
-            dict(before=before_text or '', after=after_text, before_header=path, after_header=path),
-            dict(before=render('before'), after=render('after'), before_header='%s limits' % unit,
-                 after_header='%s limits' % unit),
-        ]
-
-    def legacy_limit(self, version, props):
-        # systemd < 240 on the v1 hierarchy knows only MemoryLimit=.
-        return version == 'v1' and props.get('systemd_version') is not None and props['systemd_version'] < 240
-
-    def unit_runtime(self, unit, version, wanted, literal, props):
-        if 'oom_group' in wanted:
-            raise LimitRefused('oom_group on unit %s needs persist: true: OOMPolicy= cannot be set at runtime' % unit)
-        current = props.get('current', {})
-        if self.params['state'] == 'absent':
-            wanted, literal = dict((n, cgroups.DEFAULTS[n]) for n in SIZE_LIMITS), {}
-        assignments = []
-        for name, text in property_assignments(wanted, literal, legacy_limit=self.legacy_limit(version, props)):
-            if name in current and cgroups.kernel_rounded(current[name]) == cgroups.kernel_rounded(wanted[name]):
-                continue
-            assignments.append(text)
-        changed = bool(assignments)
-        if changed and not props['booted']:
-            raise LimitRefused('persist: false sets the limits of unit %s through the running systemd, which this host '
-                               'does not run; use persist: true to write a drop-in' % unit)
-        if changed and not self.check:
-            self.systemctl(['set-property', '--runtime', '--', unit] + assignments)
-        self.result['changed'] = changed
-        self.result['limits'] = dict((n, {'before': show(current[n]) if n in current else None,
-                                          'after': show(wanted[n])}) for n in wanted)
-        before = ''.join('%s=%s\n' % (n, show(current[n]) if n in current else '(unknown)') for n in sorted(wanted))
-        after = ''.join('%s=%s\n' % (n, show(wanted[n])) for n in sorted(wanted))
-        self.result['diff'] = dict(before=before, after=after, before_header='%s (runtime)' % unit,
-                                   after_header='%s (runtime)' % unit)
-
-    def systemctl(self, args):
-        rc, out, err = self.module.run_command(['systemctl'] + args, environ_update={'LC_ALL': 'C'})
-        if rc != 0:
-            raise LimitRefused('systemctl %s failed (rc=%d): %s' % (' '.join(args), rc, (err or out).strip()))
-        return out
-
-    # ---- main
-
-    def run(self):
-        layout = procfs.detect_cgroup_layout(self.root)
-        self.result['layout'] = layout['layout']
-        self.result['cgroup_version'] = layout['memory_version']
-        if self.params['unit'] is not None:
-            self.run_unit(layout)
-        else:
-            self.run_cgroup(layout)
-        return self.result
-
-
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
                            mutually_exclusive=[('unit', 'cgroup')], required_one_of=[('unit', 'cgroup')])
-    limit = MemoryLimit(module)
+    flow = (UnitFlow if module.params['unit'] is not None else CgroupFlow)(module, ROOT)
     try:
-        result = limit.run()
-    except (LimitRefused, SizeError, cgroups.CgroupError, UnitLimitError, systemd.SystemdError, FileError,
-            procfs.ProcError) as exc:
-        module.fail_json(msg=str(exc), **limit.result)
-    for warning in limit.warnings:
+        refuse_bools(module.params, ['pids'])
+        layout = procfs.detect_cgroup_layout(ROOT)
+        flow.result.update(layout=layout['layout'], cgroup_version=layout['memory_version'])
+        flow.run(layout)
+    except OomguardError as exc:
+        module.fail_json(msg=str(exc), **flow.result)
+    for warning in flow.warnings:
         module.warn(warning)
     if not module._diff:
-        result.pop('diff', None)
-    module.exit_json(**result)
+        flow.result.pop('diff', None)
+    module.exit_json(**flow.result)
 
 
 if __name__ == '__main__':

@@ -103,9 +103,12 @@ class FakeCgroupfs(object):
         with open(os.path.join(self.memory_root, rel, name)) as handle:
             return handle.read()
 
-    def add_process(self, pid):
+    def add_process(self, pid, comm='fake', kernel=False):
+        """/proc/<pid>/stat as proc(5) lays it out; kernel=True sets PF_KTHREAD with kthreadd as parent."""
         os.makedirs(self.path('proc', str(pid)), exist_ok=True)
-        self._put(self.path('proc', str(pid)), 'stat', '%d (fake) S 0 0 0\n' % pid)
+        fields = ['S', '2' if kernel else '1', str(pid), str(pid), '0', '-1',
+                  str(0x00200000 if kernel else 0)] + ['0'] * 15
+        self._put(self.path('proc', str(pid)), 'stat', '%d (%s) %s\n' % (pid, comm, ' '.join(fields)))
 
     def _fill_v1(self, directory, root=False):
         for name in ('memory.limit_in_bytes', 'memory.soft_limit_in_bytes'):
@@ -207,6 +210,14 @@ class FakeCgroupfs(object):
         if name == 'cgroup.procs':
             if not os.path.isdir(self.path('proc', text.strip())):
                 self._refuse(path, text, errno.ESRCH)
+            if self._is_kernel_thread(text.strip()):
+                self._refuse(path, text, errno.EINVAL)
+            # A process is in one cgroup of a hierarchy: moving it takes it out of the old one.
+            for where, _dirs, files in os.walk(self.memory_root):
+                if 'cgroup.procs' in files and os.path.join(where, 'cgroup.procs') != path:
+                    old = self.read_abs(where, 'cgroup.procs').split()
+                    if text.strip() in old:
+                        self._put(where, 'cgroup.procs', ''.join('%s\n' % p for p in old if p != text.strip()))
             with open(path, 'a') as handle:
                 handle.write(text.strip() + '\n')
             return
@@ -231,6 +242,11 @@ class FakeCgroupfs(object):
         if name == 'memory.memsw.limit_in_bytes' and stored < limit:
             self._refuse(path, text, errno.EINVAL)
         self._put(directory, name, '%d\n' % stored)
+
+    def _is_kernel_thread(self, pid):
+        with open(self.path('proc', pid, 'stat')) as handle:
+            fields = handle.read().rsplit(')', 1)[1].split()
+        return len(fields) > 6 and int(fields[6]) & 0x00200000 != 0
 
     def _parse_limit(self, path, text):
         text = text.strip()

@@ -68,8 +68,8 @@ def test_parse_value_rejects_garbage():
     (None, 'v1', 'max', '-1'), (None, 'v2', 'max', 'max'), (64 * M, 'v1', 'max', '67108864'),
     (True, 'v2', 'oom_group', '1'), (False, 'v2', 'oom_group', '0'),
 ])
-def test_format_value(value, version, name, expected):
-    assert cgroups.format_value(value, version, name) == expected
+def test_interface_text(value, version, name, expected):
+    assert cgroups.interface_text(value, version, name) == expected
 
 
 def test_limit_files_map_each_version():

@@ -42,8 +42,8 @@ def test_dropin_round_trip():
 @pytest.mark.parametrize('value,expected', [
     (0, '0'), (4097, '4097'), (64 * M, '64M'), (1536 * M, '1536M'), (3 * 1024 * G, '3T'), (None, 'infinity'),
 ])
-def test_format_value(value, expected):
-    assert unit_limits.format_value(value) == expected
+def test_property_text(value, expected):
+    assert unit_limits.property_text(value) == expected
 
 
 def test_validate_unit_adds_service_and_limits_types():

@@ -9,6 +9,7 @@ import os
 import pytest
 from ansible.module_utils import basic
 
+from ansible_collections.oomguard.memory.plugins.module_utils import cgroups
 from ansible_collections.oomguard.memory.plugins.modules import memory_limit
 import faketree
 
@@ -25,7 +26,7 @@ def tree(tmp_path, monkeypatch):
         fake = faketree.FakeCgroupfs(tmp_path, layout, **options)
         fake.patch(monkeypatch)
         monkeypatch.setattr(memory_limit, 'ROOT', str(tmp_path))
-        monkeypatch.setattr(memory_limit.cgroups, 'PAGE_SIZE', PAGE)
+        monkeypatch.setattr(cgroups, 'PAGE_SIZE', PAGE)
         return fake
     return make
 
@@ -134,9 +135,9 @@ def test_refuses_max_below_usage_naming_both(tree, run_module, tmp_path):
     fake = tree('hybrid')
     fake.cgroup('app', usage=310 * M)
     msg = refused(run_module, {'cgroup': 'app', 'max': '64M'}, tmp_path)
-    assert msg == ('refusing to set max=64M on %s: current usage is %d bytes, above the requested %d; the kernel '
+    assert msg == ('refusing to set max=64M on %s: current usage is 310M, above the requested 64M; the kernel '
                    'would reclaim or OOM-kill at once; use force: true to apply anyway'
-                   % (os.path.join(fake.memory_root, 'app'), 310 * M, 64 * M))
+                   % os.path.join(fake.memory_root, 'app'))
 
 
 def test_refuses_high_below_usage(tree, run_module, tmp_path):
@@ -431,7 +432,7 @@ def test_unit_refuses_max_below_usage(tree, run_module, systemctl, tmp_path):
     _calls, state = systemctl
     state['MemoryCurrent'] = '%d' % (500 * M)
     msg = refused(run_module, {'unit': 'app.service', 'max': '256M'}, tmp_path)
-    assert 'current usage is %d bytes' % (500 * M) in msg
+    assert 'current usage is 500M, above the requested 256M' in msg
     assert run_module(memory_limit, {'unit': 'app.service', 'max': '256M', 'force': True})['changed'] is True
 
 
@@ -495,7 +496,7 @@ def test_kernel_refusal_after_create_takes_the_new_cgroup_back(tree, run_module,
         if path.endswith('memory.soft_limit_in_bytes'):
             fake._refuse(path, text, 22)
         real_write(path, text)
-    monkeypatch.setattr(memory_limit.cgroups, 'write_file', refuse_soft_limit)
+    monkeypatch.setattr(cgroups, 'write_file', refuse_soft_limit)
     before = snapshot(tmp_path)
     result = run_module(memory_limit, {'cgroup': 'batch/job', 'create': True, 'max': '64M', 'high': '32M'})
     assert result['failed'] is True and 'the kernel refused' in result['msg']
@@ -507,3 +508,103 @@ def test_v1_new_cgroup_without_swap_accounting_has_no_swap_max(tree, run_module)
     tree('hybrid', swap_accounting=False)
     result = run_module(memory_limit, {'cgroup': 'a', 'create': True, 'max': '64M', '_ansible_check_mode': True})
     assert sorted(result['limits']) == ['high', 'max']
+
+
+# ---- issue 15: hostile input and half-done changes
+
+
+@pytest.mark.parametrize('layout, args', [
+    ('hybrid', {'cgroup': 'app', 'max': '1G', 'high': '2G'}),
+    ('v2', {'cgroup': 'app', 'max': '1G', 'high': '2G'}),
+    ('v2', {'cgroup': 'app', 'max': '1G', 'high': '1025M'}),
+])
+def test_high_above_max_is_refused(tree, run_module, tmp_path, layout, args):
+    tree(layout).cgroup('app')
+    msg = refused(run_module, args, tmp_path)
+    assert msg == ('high: refusing high=%s: it is above the hard limit max=1G, so it could never be reached; '
+                   'lower high or raise max' % args['high'])
+
+
+def test_high_above_the_current_max_is_refused_and_infinity_is_fine(tree, run_module, tmp_path):
+    fake = tree('v2')
+    fake.cgroup('app')
+    run_module(memory_limit, {'cgroup': 'app', 'max': '1G'})
+    assert 'above the hard limit max=1G' in refused(run_module, {'cgroup': 'app', 'high': '2G'}, tmp_path)
+    assert run_module(memory_limit, {'cgroup': 'app', 'high': 'infinity'}).get('failed') is None
+    assert run_module(memory_limit, {'cgroup': 'app', 'high': '512M'})['changed'] is True
+
+
+def test_unit_high_above_max_is_refused(tree, run_module, systemctl, tmp_path):
+    tree('v2')
+    msg = refused(run_module, {'unit': 'app.service', 'max': '1G', 'high': '2G'}, tmp_path)
+    assert msg.startswith('high: refusing high=2G: it is above the hard limit max=1G')
+
+
+def test_v1_swap_max_alone_without_a_limit_is_refused_not_dropped(tree, run_module, tmp_path):
+    fake = tree('hybrid')
+    fake.cgroup('app')
+    msg = refused(run_module, {'cgroup': 'app', 'swap_max': '256M'}, tmp_path)
+    assert msg.startswith("swap_max: cannot limit the swap of cgroup 'app' on cgroup v1 without a memory limit")
+    assert msg.endswith('give max as well')
+    new = refused(run_module, {'cgroup': 'new', 'create': True, 'swap_max': '256M'}, tmp_path)
+    assert new.startswith('swap_max: ')
+    # With a max (given now, or set before) it is written as memsw = max + swap_max.
+    run_module(memory_limit, {'cgroup': 'app', 'max': '64M'})
+    result = run_module(memory_limit, {'cgroup': 'app', 'swap_max': '32M'})
+    assert result['changed'] is True and fake.read('app', 'memory.memsw.limit_in_bytes') == '%d\n' % (96 * M)
+
+
+def test_create_with_a_kernel_thread_pid_is_refused_before_anything(tree, run_module, tmp_path):
+    fake = tree('hybrid')
+    fake.add_process(2, comm='kthreadd', kernel=True)
+    msg = refused(run_module, {'cgroup': 'batch/job', 'create': True, 'max': '64M', 'pids': [2]}, tmp_path)
+    assert msg == "pids: cannot move PID 2 (kthreadd) into cgroup 'batch/job': it is a kernel thread, which the " \
+                  "kernel keeps in the root cgroup"
+    assert not os.path.exists(os.path.join(fake.memory_root, 'batch'))
+    assert not os.path.exists(str(tmp_path / 'run' / 'oomguard'))
+
+
+def test_kernel_refusing_a_move_takes_back_moves_cgroup_and_record(tree, run_module, tmp_path):
+    fake = tree('hybrid')
+    fake.add_process(4242)
+    fake.add_process(4343)
+    fake._put(fake.memory_root, 'cgroup.procs', '4242\n4343\n')
+    real_write = fake.write
+
+    def refuse_second(path, text):
+        if path.endswith('cgroup.procs') and text.strip() == '4343' and 'batch' in path:
+            fake._refuse(path, text, 22)
+        real_write(path, text)
+    monkeypatch_write = pytest.MonkeyPatch()
+    monkeypatch_write.setattr(cgroups, 'write_file', refuse_second)
+    try:
+        before = snapshot(tmp_path)
+        result = run_module(memory_limit, {'cgroup': 'batch/job', 'create': True, 'max': '64M',
+                                           'pids': [4242, 4343]})
+    finally:
+        monkeypatch_write.undo()
+    assert result['failed'] is True
+    assert result['msg'].startswith('pids: cannot move PID 4343 into %s: the kernel refused'
+                                    % os.path.join(fake.memory_root, 'batch', 'job'))
+    assert not os.path.exists(os.path.join(fake.memory_root, 'batch'))
+    after = snapshot(tmp_path)
+    # PID 4242 went back to where it was (the root cgroup): the tree is as before.
+    procs = os.path.join(fake.memory_root, 'cgroup.procs')
+    assert sorted(after.pop(procs).split()) == sorted(before.pop(procs).split()) == ['4242', '4343']
+    assert after == before
+
+
+def test_boolean_pids_are_refused(tree, run_module, tmp_path):
+    tree('hybrid').cgroup('app')
+    assert refused(run_module, {'cgroup': 'app', 'pids': [True]}, tmp_path).startswith('pids: [True] is a boolean')
+
+
+def test_unit_daemon_reload_false_leaves_the_reload_to_a_handler(tree, run_module, systemctl, tmp_path):
+    tree('v2')
+    calls, _state = systemctl
+    result = run_module(memory_limit, {'unit': 'app.service', 'max': '1G', 'daemon_reload': False})
+    assert result['changed'] is True and result['daemon_reload'] is False
+    assert 'MemoryMax=1G' in dropin(tmp_path)
+    assert ['daemon-reload'] not in calls
+    run_module(memory_limit, {'unit': 'app.service', 'max': '2G'})
+    assert ['daemon-reload'] in calls
