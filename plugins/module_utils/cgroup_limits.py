@@ -23,6 +23,7 @@ from ansible_collections.oomguard.memory.plugins.module_utils import procfs
 from ansible_collections.oomguard.memory.plugins.module_utils.files import (
     atomic_write, host_lock, read_text, remove_file)
 from ansible_collections.oomguard.memory.plugins.module_utils.limits import Flow, LimitRefused, given, show
+from ansible_collections.oomguard.memory.plugins.module_utils.processes import PID_MAX_LIMIT
 
 # Where we remember the cgroups we created (tmpfs: forgotten at reboot, like the cgroups).
 CREATED_RECORD = '/run/oomguard/memory_limit-created'
@@ -102,6 +103,9 @@ class CgroupFlow(Flow):
     def run(self, layout):
         params = self.params
         version = layout['memory_version']
+        # The options first, the host second: a bad value is named even on a host without cgroups.
+        wanted = self.wanted_limits()[0] if params['state'] == 'present' else {}
+        self.check_pids()
         self.check_request(version)
         self.rel = cgroups.normalize_cgroup_path(params['cgroup'])
         self.directory = directory = cgroups.cgroup_dir(layout['memory_root'], self.rel)
@@ -109,7 +113,6 @@ class CgroupFlow(Flow):
         exists = cgroups.exists(directory)
         if params['state'] == 'absent':
             return self.absent(version, exists)
-        wanted, _literal = self.wanted_limits()
         self.check_version(version, wanted)
         enable = self.check_controller(version, layout['memory_root'], exists)
         if exists and not enable:
@@ -151,6 +154,11 @@ class CgroupFlow(Flow):
                                  'boot, so cgroup %r and its limits are gone after a reboot; use unit: for a lasting '
                                  'limit' % params['cgroup'])
 
+    def check_pids(self):
+        bad = [pid for pid in self.params['pids'] if not 1 <= pid <= PID_MAX_LIMIT]
+        if bad:
+            raise LimitRefused('pids: %d is not a process id (they go from 1 to %d)' % (bad[0], PID_MAX_LIMIT))
+
     def check_version(self, version, wanted):
         if version != 'v1':
             return
@@ -190,7 +198,7 @@ class CgroupFlow(Flow):
         inside = set(cgroups.read_procs(self.directory)) if exists else set()
         moves = []
         for pid in self.params['pids']:
-            if pid <= 0 or not os.path.isdir(procfs.path_in(self.root, '/proc/%d' % pid)):
+            if not os.path.isdir(procfs.path_in(self.root, '/proc/%d' % pid)):
                 raise LimitRefused('pids: cannot move PID %d into cgroup %r: no such process'
                                    % (pid, self.params['cgroup']))
             try:

@@ -78,6 +78,9 @@ def normalize_cgroup_path(path):
         raise CgroupError('cgroup: %r names the root cgroup, whose memory limits the kernel does not let you set; '
                           'name a child such as batch/jobs' % (path,))
     for part in parts:
+        if len(part.encode('utf-8', 'surrogateescape')) > 255:
+            raise CgroupError('cgroup: %r has a component longer than the 255 bytes a directory name may have'
+                              % (path[:80] + '...',))
         if part in ('.', '..') or not _NAME_RE.match(part):
             raise CgroupError('cgroup: %r is not a plain path below the memory root (no ".", ".." or control '
                               'characters); write it like batch/jobs' % (path,))

@@ -20,6 +20,7 @@ __metaclass__ = type
 import contextlib
 import errno
 import fcntl
+import hashlib
 import os
 import stat
 import struct
@@ -212,6 +213,9 @@ def host_lock(name, timeout=60, lock_dir=None):
     """
     directory = lock_dir or next((d for d in LOCK_DIRS if os.path.isdir(d)), '/tmp')
     safe = ''.join(c if c.isalnum() or c in '-_.' else '_' for c in name)
+    if len(safe) > 100:
+        # A long cgroup or swap file path must not make the lock file's name too long.
+        safe = safe[:60] + '-' + hashlib.sha256(name.encode('utf-8', 'surrogateescape')).hexdigest()[:16]
     path = os.path.join(directory, 'oomguard-%s.lock' % safe)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:

@@ -31,6 +31,8 @@ from ansible_collections.oomguard.memory.plugins.module_utils.procfs import (
 CAP_SYS_RESOURCE = 24
 OOM_SCORE_ADJ_MIN = -1000
 OOM_SCORE_ADJ_MAX = 1000
+# include/linux/threads.h: no pid is ever above this (4194304 on 64-bit).
+PID_MAX_LIMIT = 4 * 1024 * 1024
 
 
 class TargetError(OomguardError, ValueError):

@@ -254,12 +254,16 @@ class OomScoreAdj(object):
         if p['pid'] is not None:
             if not p['pid']:
                 raise procs.TargetError('pid: the list is empty; give at least one process id')
-            bad = [pid for pid in p['pid'] if pid < 1]
+            bad = [pid for pid in p['pid'] if not 1 <= pid <= procs.PID_MAX_LIMIT]
             if bad:
-                raise procs.TargetError('pid: %s is not a process id (they start at 1)' % bad[0])
+                raise procs.TargetError('pid: %s is not a process id (they go from 1 to %d)'
+                                        % (bad[0], procs.PID_MAX_LIMIT))
         if p['process'] is not None:
             if not p['process']:
                 raise procs.TargetError('process: the pattern is empty and would match every process')
+            if '\x00' in p['process']:
+                raise procs.TargetError('process: %r contains a NUL byte, which no process name or command line '
+                                        'holds' % p['process'])
             self.regex = procs.compile_pattern(p['process'])
         if p['unit'] is not None:
             self.unit = systemd.validate_unit(p['unit'], types=systemd.EXEC_SECTIONS)

@@ -153,3 +153,34 @@ def test_host_lock_names_are_independent_and_safe(tmp_path):
         with files.host_lock('fstab', timeout=0.2, lock_dir=str(tmp_path)) as second:
             assert first != second
     assert os.path.basename(first) == 'oomguard-swap__var_tmp_a_b.lock'
+
+
+def test_read_text_refuses_a_fifo_and_a_device_without_blocking(tmp_path):
+    import signal
+    fifo = str(tmp_path / 'pipe')
+    os.mkfifo(fifo)
+    signal.alarm(5)
+    try:
+        with pytest.raises(files.FileError, match='it is a FIFO'):
+            files.read_text(fifo)
+        with pytest.raises(files.FileError, match='character device'):
+            files.read_text('/dev/zero')
+        with pytest.raises(files.FileError, match='^sysctl_file: cannot read .*: it is a directory'):
+            files.read_text(str(tmp_path), what='sysctl_file')
+    finally:
+        signal.alarm(0)
+
+
+def test_write_problem_names_immutable_files(tmp_path, monkeypatch):
+    from ansible_collections.oomguard.memory.plugins.module_utils import files
+    target = str(tmp_path / 'fstab')
+    assert files.write_problem(target) is None
+    monkeypatch.setattr(files, 'inode_flags', lambda path: files.FS_IMMUTABLE_FL if path == target else 0)
+    assert files.write_problem(target).startswith('%s is immutable (chattr +i' % target)
+    monkeypatch.setattr(files, 'inode_flags', lambda path: files.FS_APPEND_FL if path == str(tmp_path) else 0)
+    assert files.write_problem(target).startswith('its directory %s is append-only' % tmp_path)
+
+
+def test_host_lock_with_a_very_long_name(tmp_path):
+    with files.host_lock('cgroup-' + 'a' * 4000, lock_dir=str(tmp_path)) as path:
+        assert len(os.path.basename(path)) < 120
