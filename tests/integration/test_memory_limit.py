@@ -226,11 +226,15 @@ def test_absent_lifts_limits_of_a_cgroup_it_did_not_create(ansible, cgroup):
     ({'low': '1G'}, 'cgroup v1'),
     ({'oom_group': True}, 'cgroup v1'),
     ({'max': '150%'}, 'more than 100%'),
+    ({'max': '64M', 'high': '128M'}, 'above the hard limit max=64M'),
+    ({'swap_max': '32M'}, 'give max as well'),
+    ({'max': '64M', 'pids': [2]}, 'is a kernel thread'),
 ])
 def test_refusals_leave_the_host_unchanged(ansible, cgroup, args, words):
     result = ansible.module('oomguard.memory.memory_limit', cgroup=cgroup, create=True, **args)
     assert result.get('failed') is True and words in result['msg']
     assert not os.path.exists(os.path.join(MEMCG_ROOT, cgroup))
+    assert cgroup not in (open(RECORD).read() if os.path.exists(RECORD) else '')
 
 
 def test_missing_cgroup_without_create(ansible, cgroup):

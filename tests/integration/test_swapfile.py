@@ -332,3 +332,51 @@ def test_auto_size_follows_this_hosts_ram_in_check_mode(ansible, host):
     result = ansible.module(MODULE, check=True, path=host.path('auto'), size='auto')
     assert result['changed'] is True and result['size_bytes'] == expected
     assert os.listdir(host.dir) == []
+
+
+@pytest.fixture
+def immutable_fstab(host):
+    """/etc/fstab made immutable (chattr +i) for the test, and mutable again whatever happens.
+    Skipped where the filesystem of /etc has no immutable flag."""
+    if subprocess.run(['chattr', '+i', FSTAB], stderr=subprocess.DEVNULL, check=False).returncode != 0:
+        pytest.skip('chattr +i %s is not supported here' % FSTAB)
+    try:
+        yield FSTAB
+    finally:
+        subprocess.run(['chattr', '-i', FSTAB], check=True)
+
+
+def test_immutable_fstab_refuses_create_before_any_change(ansible, host, immutable_fstab):
+    path = host.path('swap')
+    result = ansible.module(MODULE, path=path, size='16M')
+    assert result.get('failed') is True
+    assert result['msg'] == ('refusing to change swap file %s: /etc/fstab must be updated (add) but /etc/fstab is '
+                             'immutable (chattr +i; lsattr shows the i flag); remove the flag with chattr -i '
+                             '/etc/fstab if the change is intended; nothing was changed' % path)
+    assert os.listdir(host.dir) == [] and path not in proc_swaps() and read_bytes(FSTAB) == host.fstab
+
+
+def test_immutable_fstab_refuses_absent_and_leaves_swap_as_it_was(ansible, host):
+    path = host.path('swap')
+    assert ansible.module(MODULE, path=path, size='16M')['changed'] is True
+    with_entry = read_bytes(FSTAB)
+    subprocess.run(['chattr', '+i', FSTAB], check=True)
+    try:
+        result = ansible.module(MODULE, path=path, state='absent')
+    finally:
+        subprocess.run(['chattr', '-i', FSTAB], check=True)
+    assert result.get('failed') is True and result['msg'].endswith('nothing was changed')
+    assert 'must be updated (remove)' in result['msg']
+    assert path in proc_swaps() and os.path.exists(path) and read_bytes(FSTAB) == with_entry
+    assert ansible.module(MODULE, path=path, state='absent')['changed'] is True
+
+
+def test_long_legal_path_and_nul_byte(ansible, host):
+    path = host.path('s' * 250)
+    created = ansible.module(MODULE, path=path, size='16M', fstab=False)
+    assert created['changed'] is True, created
+    assert path in proc_swaps()
+    subprocess.run(['swapoff', path], check=True)
+    bad = ansible.module(MODULE, path=host.path('a\x00b'), size='16M')
+    assert bad.get('failed') is True and 'Traceback' not in bad['msg'] and '\n' not in bad['msg']
+    assert sorted(os.listdir(host.dir)) == [os.path.basename(path)]
