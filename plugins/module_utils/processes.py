@@ -24,7 +24,7 @@ from ansible_collections.oomguard.memory.plugins.module_utils.errors import Oomg
 from ansible_collections.oomguard.memory.plugins.module_utils.files import FileError, read_regular
 
 from ansible_collections.oomguard.memory.plugins.module_utils.procfs import (
-    ProcError, ProcessGone, is_kernel_thread, list_pids, parse_pid_status, path_in,
+    ProcError, ProcessGone, cgroup_of, is_kernel_thread, list_pids, parse_pid_status, path_in,
     read_pid_cgroup, read_pid_cmdline, read_pid_stat)
 
 # include/uapi/linux/capability.h
@@ -89,13 +89,7 @@ def match_pattern(table, regex, match='comm', root='/'):
 
 def _systemd_cgroup(entries):
     """The cgroup systemd tracks a process by: the name=systemd hierarchy (v1/hybrid), else v2."""
-    for entry in entries:
-        if 'name=systemd' in entry['controllers']:
-            return entry['path']
-    for entry in entries:
-        if entry['id'] == 0:
-            return entry['path']
-    return None
+    return cgroup_of(entries, 'name=systemd')
 
 
 def in_control_group(table, control_group, root='/'):

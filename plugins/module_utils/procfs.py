@@ -259,15 +259,21 @@ def read_pid_cgroup(pid, root='/'):
     return parse_pid_cgroup(_read(root, '/proc/%d/cgroup' % pid))
 
 
-def memory_cgroup_of(entries):
-    """The process's cgroup path in the memory controller's hierarchy (v1 'memory' line, else v2)."""
+def cgroup_of(entries, controller):
+    """The process's cgroup path in the hierarchy of ``controller`` ('memory', 'name=systemd'):
+    its v1 line, else the unified (v2, id 0) one, else None."""
     for entry in entries:
-        if 'memory' in entry['controllers']:
+        if controller in entry['controllers']:
             return entry['path']
     for entry in entries:
         if entry['id'] == 0:
             return entry['path']
     return None
+
+
+def memory_cgroup_of(entries):
+    """The process's cgroup path in the memory controller's hierarchy (v1 'memory' line, else v2)."""
+    return cgroup_of(entries, 'memory')
 
 
 # ---- cgroup layout

@@ -22,7 +22,7 @@ description:
   - A raw cgroup lives only until the next reboot (or until it is removed); nothing can persist
     it. Use O(unit) for a lasting limit. The module warns when it changes a raw cgroup.
 author: oomguard developers (@oomguard)
-extends_documentation_fragment: [oomguard.memory.attributes]
+extends_documentation_fragment: [oomguard.memory.attributes, oomguard.memory.systemd]
 options:
   unit:
     description:
@@ -114,14 +114,6 @@ options:
     type: list
     elements: int
     default: []
-  daemon_reload:
-    description:
-      - For a O(unit) with O(persist=true) and O(runtime=true), run C(systemctl daemon-reload)
-        when the drop-in changed.
-      - V(false) leaves the reload to the caller, for example one handler notified by every task
-        of a loop, so a play reloads systemd once. RV(daemon_reload) then stays V(false).
-    type: bool
-    default: true
   force:
     description:
       - Apply a O(max) or O(high) below the cgroup's current usage anyway. The kernel then

@@ -24,7 +24,7 @@ description:
     capability.
   - Processes that exit while the module runs are skipped, not errors.
 author: oomguard developers (@oomguard)
-extends_documentation_fragment: [oomguard.memory.attributes]
+extends_documentation_fragment: [oomguard.memory.attributes, oomguard.memory.systemd]
 options:
   value:
     description:
@@ -92,14 +92,6 @@ options:
         changed, either way.
     type: bool
     default: false
-  daemon_reload:
-    description:
-      - For O(unit) with O(persist), run C(systemctl daemon-reload) when the drop-in changed, so
-        systemd applies it the next time it starts the unit.
-      - V(false) leaves the reload to the caller, for example one handler notified by every task
-        of a loop, so a play reloads systemd once. RV(daemon_reload) then stays V(false).
-    type: bool
-    default: true
   missing:
     description:
       - What to do when no process matches. V(ignore) returns changed=false for the processes

@@ -159,6 +159,10 @@ def test_read_text_refuses_a_fifo_and_a_device_without_blocking(tmp_path):
     import signal
     fifo = str(tmp_path / 'pipe')
     os.mkfifo(fifo)
+
+    def hang(_signum, _frame):
+        raise AssertionError('blocked for 5 seconds')
+    previous = signal.signal(signal.SIGALRM, hang)
     signal.alarm(5)
     try:
         with pytest.raises(files.FileError, match='it is a FIFO'):
@@ -169,6 +173,7 @@ def test_read_text_refuses_a_fifo_and_a_device_without_blocking(tmp_path):
             files.read_text(str(tmp_path), what='sysctl_file')
     finally:
         signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def test_write_problem_names_immutable_files(tmp_path, monkeypatch):
