@@ -170,6 +170,10 @@ class Swappiness(object):
         self.module = module
         self.params = module.params
         self.warnings = []
+        self.previous = self.live_after = None
+        self.live_changed = self.file_changed = False
+        self.file_before = self.file_after = None
+        self.boot_value = self.overridden_by = None
 
     def read_live(self):
         text = read_text(path_in(PROC_ROOT, '/proc/sys/vm/swappiness'))
@@ -214,7 +218,12 @@ class Swappiness(object):
                           'so it is left as it is and not %s; name a file of its own in sysctl_file, or move the '
                           'settings you want to keep out of %s and delete it yourself first'
                           % (ours, MARK, 'removed' if self.file_after is None else 'rewritten', ours))
-        # The configuration as it will be: our file with its new text (or gone).
+        self.plan_boot()
+
+    def plan_boot(self):
+        """boot_value and overridden_by: the configuration as it will be, our file with its new text (or gone)."""
+        p = self.params
+        ours = p['sysctl_file']
         paths = config_files(CONFIG_ROOT)
         if self.file_after is not None and ours not in paths:
             paths = self._with(paths, ours)
