@@ -56,7 +56,7 @@ options:
       - How much swap the cgroup may use.
       - v2 C(memory.swap.max), systemd C(MemorySwapMax=).
       - On cgroup v1 written as C(memory.memsw.limit_in_bytes) = O(max) + O(swap_max), which needs
-        the kernel's swap accounting (without it the module fails) and a hard limit: O(swap_max)
+        the kernel's swap accounting (without it the module fails) and a hard limit, so O(swap_max)
         on a v1 cgroup without O(max) and without a current limit is refused.
     type: str
   low:

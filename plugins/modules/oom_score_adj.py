@@ -87,7 +87,7 @@ options:
   allow_many:
     description:
       - Let O(process) match every user process on the host. Without it a pattern that (with
-        O(children)) takes in all user processes, such as C(.*), is refused: it would change the
+        O(children)) takes in all user processes, such as C(.*), is refused, since it would change the
         whole host. The module's own process and the Ansible wrappers around it are never
         changed, either way.
     type: bool
