@@ -107,14 +107,16 @@ def _lstat(path):
         raise SwapError('cannot inspect %s: %s' % (path, exc.strerror))
 
 
+_KINDS = {'regular file': 'file', 'character device': 'device', 'block device': 'device',
+          'FIFO (named pipe)': 'special file', 'socket': 'special file'}
+
+
 def _kind(info):
+    """'file', 'symlink', 'directory', 'device' or 'special file' (None: nothing there)."""
     if info is None:
         return None
-    if stat.S_ISREG(info.st_mode):
-        return 'file'
-    return {'regular file': 'file', 'character device': 'device', 'block device': 'device',
-            'FIFO (named pipe)': 'special file', 'socket': 'special file'}.get(file_kind(info.st_mode),
-                                                                            file_kind(info.st_mode))
+    name = file_kind(info.st_mode)
+    return _KINDS.get(name, name)
 
 
 class Observed(object):
