@@ -1,4 +1,5 @@
-"""module_utils/swap: command failures, undo after a failed /etc/fstab write, the auto size table."""
+"""module_utils/swap: command failures and the undo after a failed /etc/fstab write (the auto size
+table is written out in tests/unit/plugins/modules/test_swapfile.py)."""
 import os
 
 import pytest
@@ -6,7 +7,6 @@ import pytest
 from ansible_collections.oomguard.memory.plugins.module_utils import swap
 from ansible_collections.oomguard.memory.plugins.module_utils.files import FileError
 
-GIB = 1024 ** 3
 
 
 def test_failed_command_names_the_signal_and_hides_the_temp_name():
@@ -18,14 +18,6 @@ def test_failed_command_names_the_signal_and_hides_the_temp_name():
         'mkswap /data/x.swap failed: exit status 1 and no error output')
     assert swap.command_failure(['mkswap', tmp], 1, '', 'mkswap: %s: bad\n' % tmp, '/data/x.swap', tmp) == (
         'mkswap /data/x.swap failed: mkswap: /data/x.swap: bad')
-
-
-@pytest.mark.parametrize('ram, expected', [
-    (1 * GIB, 2 * GIB), (2 * GIB, 4 * GIB), (8 * GIB, 4 * GIB), (24 * GIB, 12 * GIB),
-    (64 * GIB, 32 * GIB), (128 * GIB, 32 * GIB), (100 * 1024 ** 2 + 1, 201 * 1024 ** 2),
-])
-def test_auto_size_table_written_out(ram, expected):
-    assert swap.auto_size(ram) == expected
 
 
 class Runner(object):
