@@ -23,6 +23,7 @@ import os
 import re
 
 from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
+from ansible_collections.oomguard.memory.plugins.module_utils.sizes import human_size
 
 PAGE_SIZE = os.sysconf('SC_PAGE_SIZE') if hasattr(os, 'sysconf') else 4096
 
@@ -222,8 +223,8 @@ def v1_writes(current, wanted, page_size=PAGE_SIZE):
         new_memsw = _memsw(new_max, wanted['swap_max'])
     elif 'max' in wanted and new_memsw is not None and (
             new_max is None or kernel_rounded(new_max, page_size) > new_memsw):
-        raise CgroupError('max=%s would exceed memory.memsw.limit_in_bytes (%d), which the kernel refuses on '
-                          'cgroup v1; give swap_max as well' % (_show(new_max), new_memsw))
+        raise CgroupError('max=%s would exceed memory.memsw.limit_in_bytes (%s), which the kernel refuses on '
+                          'cgroup v1; give swap_max as well' % (human_size(new_max), human_size(new_memsw)))
     max_write = None
     if 'max' in wanted and not _same(current.get('max'), new_max, page_size):
         max_write = (V1_FILES['max'], interface_text(new_max, 'v1'))
@@ -279,10 +280,6 @@ def _memsw(limit, swap):
 
 def _same(a, b, page_size):
     return kernel_rounded(a, page_size) == kernel_rounded(b, page_size)
-
-
-def _show(value):
-    return 'infinity' if value is None else '%d' % value
 
 
 def apply_writes(directory, writes):
