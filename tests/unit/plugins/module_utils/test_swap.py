@@ -8,7 +8,6 @@ from ansible_collections.oomguard.memory.plugins.module_utils import swap
 from ansible_collections.oomguard.memory.plugins.module_utils.files import FileError
 
 
-
 def test_failed_command_names_the_signal_and_hides_the_temp_name():
     tmp = '/data/.x.swap.oomguard-swap-tmp'
     msg = swap.command_failure(['fallocate', '-l', '1024', tmp], -25, '', '', '/data/x.swap', tmp)
