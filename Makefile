@@ -71,10 +71,10 @@ lint: venv
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ansible-lint --profile production --strict
 	rm -rf collections  # ansible-lint links the collection there; nothing else should find it
 	$(VENV)/bin/antsibull-changelog lint
-	$(PY) scripts/role-readme --check
+	$(PY) scripts/role_readme.py --check
 
 readmes: venv
-	$(PY) scripts/role-readme
+	$(PY) scripts/role_readme.py
 
 sanity: sanity-newest sanity-2.16
 

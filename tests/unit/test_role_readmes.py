@@ -1,11 +1,11 @@
 """Every role's README.md carries its variables as meta/argument_specs.yml states them
-(scripts/role-readme), and the check notices drift, a missing README and a role without specs."""
+(scripts/role_readme.py), and the check notices drift, a missing README and a role without specs."""
 import os
 import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCRIPT = os.path.join(ROOT, 'scripts', 'role-readme')
+SCRIPT = os.path.join(ROOT, 'scripts', 'role_readme.py')
 SPECS = '''---
 argument_specs:
   main:

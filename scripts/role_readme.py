@@ -1,15 +1,14 @@
-#!/usr/bin/env python3
 """Keep every role's README.md in step with its meta/argument_specs.yml.
 
-    scripts/role-readme            write the generated part of roles/*/README.md (creating a README
-                                   with a short frame around it for a role that has none)
-    scripts/role-readme --check    change nothing; exit 1 and name each role whose README is missing
-                                   or whose generated part differs from its argument specs
+    python scripts/role_readme.py           write the generated part of roles/*/README.md (creating
+                                            a README with a short frame for a role that has none)
+    python scripts/role_readme.py --check   change nothing; exit 1 and name each role whose README is
+                                            missing or whose generated part differs from its specs
 
 The generated part is everything between the two marker lines below; the text around it is the
 role author's and is never touched. meta/argument_specs.yml is the one source of a role's
 variables: their description, type, default, choices and item keys are rendered from it.
-Needs PyYAML (it comes with ansible-core).
+Needs PyYAML (it comes with ansible-core); `make readmes` and `make lint` run it with the venv.
 """
 import argparse
 import glob
@@ -20,7 +19,7 @@ import sys
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BEGIN = '<!-- BEGIN role variables: generated from meta/argument_specs.yml by scripts/role-readme -->'
+BEGIN = '<!-- BEGIN role variables: generated from meta/argument_specs.yml by scripts/role_readme.py -->'
 END = '<!-- END role variables -->'
 
 # Ansible's documentation markup, as Markdown.
@@ -125,7 +124,7 @@ def wanted(role_dir):
         return frame(role, specs), None
     start, end = current.find(BEGIN), current.find(END)
     if start < 0 or end < start:
-        raise SystemExit('%s has no generated part; put the two marker lines of scripts/role-readme '
+        raise SystemExit('%s has no generated part; put the two marker lines of scripts/role_readme.py '
                          'where the variables belong' % os.path.relpath(path, ROOT))
     return current[:start] + generated(specs) + current[end + len(END):], current
 
@@ -157,7 +156,7 @@ def main():
     if args.check:
         stale = drift(args.root)
         if stale:
-            sys.exit('out of date with meta/argument_specs.yml: %s; run scripts/role-readme' % ', '.join(stale))
+            sys.exit('out of date with meta/argument_specs.yml: %s; run scripts/role_readme.py' % ', '.join(stale))
         return
     for role_dir in roles(args.root):
         text, current = wanted(role_dir)
