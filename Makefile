@@ -2,13 +2,15 @@
 #   make run          report this host's OOM history and memory state (changes nothing)
 #   make run APPLY=1  also apply the prevention settings of playbooks/harden.yml (changes the host)
 #   make test         everything CI runs: lint, sanity (oldest and newest ansible-core), unit,
-#                     build + install + ansible-doc, integration
+#                     build + install + ansible-doc, galaxy-importer on the tarball, integration
+#   make readmes      regenerate the variables part of every roles/*/README.md from its argument specs
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
 VENV      := .venv
 VENV_216  := .venv-2.16
+VENV_IMP  := .venv-importer
 PY        := $(VENV)/bin/python
 COLL_DIR  := $(CURDIR)/.collections
 BUILD_DIR := $(CURDIR)/build
@@ -20,7 +22,7 @@ export ANSIBLE_LOCALHOST_WARNING := false
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run test venv install unit sanity sanity-newest sanity-2.16 lint docs integration bench clean
+.PHONY: help run test venv install unit sanity sanity-newest sanity-2.16 lint docs importer readmes integration bench clean
 
 help:
 	@sed -n 's/^#  //p' Makefile
@@ -39,6 +41,14 @@ $(VENV_216)/.done: requirements/core-2.16.txt scripts/find-python
 	$(VENV_216)/bin/python -m pip install -q --upgrade pip
 	$(VENV_216)/bin/python -m pip install -q -r requirements/core-2.16.txt
 	$(VENV_216)/bin/ansible-test --version
+	touch $@
+
+# galaxy-importer caps ansible-lint, attrs and packaging below the main venv's pins: its own venv.
+$(VENV_IMP)/.done: requirements/importer.txt scripts/find-python
+	rm -rf $(VENV_IMP)
+	"$$(scripts/find-python)" -m venv $(VENV_IMP)
+	$(VENV_IMP)/bin/python -m pip install -q --upgrade pip
+	$(VENV_IMP)/bin/python -m pip install -q -r requirements/importer.txt
 	touch $@
 
 venv: $(VENV)/.done
@@ -61,6 +71,10 @@ lint: venv
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ansible-lint --profile production --strict
 	rm -rf collections  # ansible-lint links the collection there; nothing else should find it
 	$(VENV)/bin/antsibull-changelog lint
+	$(PY) scripts/role_readme.py --check
+
+readmes: venv
+	$(PY) scripts/role_readme.py
 
 sanity: sanity-newest sanity-2.16
 
@@ -74,14 +88,18 @@ sanity-2.16: $(VENV_216)/.done
 docs: install
 	scripts/check-docs $(VENV) $(COLL_DIR)
 
+# The built tarball as Galaxy and Automation Hub check it on upload (offline, ansible-test step off).
+importer: install $(VENV_IMP)/.done
+	scripts/galaxy-import $(VENV_IMP) $(TARBALL)
+
 integration: install
 	$(VENV)/bin/pytest tests/integration
 
-test: lint sanity unit docs integration
+test: lint sanity unit docs importer integration
 
 bench: install
 	$(PY) bench/oom_facts.py
 	$(PY) bench/swap_role.py
 
 clean:
-	rm -rf $(VENV) $(VENV_216) $(BUILD_DIR) $(COLL_DIR) .cache tests/output
+	rm -rf $(VENV) $(VENV_216) $(VENV_IMP) $(BUILD_DIR) $(COLL_DIR) .cache tests/output

@@ -95,6 +95,25 @@ def test_role_refuses_v2_only_limits_on_v1(ansible, names):
     assert not os.path.exists(os.path.join(MEMCG_ROOT, names[0]))
 
 
+def test_a_bad_item_fails_before_the_first_change(ansible, names):
+    """issue 15: the first item's cgroup used to be created before the second item failed."""
+    first, second = names
+    recap = ansible.playbook(PLAYBOOK, extra_vars={'memory_limits_cgroups': [
+        {'cgroup': first, 'create': True, 'max': '64M'}, {'cgroup': second, 'create': True, 'low': '1G'}]})
+    assert recap.rc != 0 and recap.failed == 1 and recap.changed == 0, recap.output[-3000:]
+    assert 'cgroup v1, which has no memory.low' in recap.output
+    assert not os.path.exists(os.path.join(MEMCG_ROOT, first))
+    assert not os.path.exists(os.path.join(MEMCG_ROOT, second))
+
+
+def test_task_names_need_no_loop_item(ansible):
+    """issue 15: task names templated from {{ item.* }} printed "'item' is undefined" warnings on
+    every run under ansible-core 2.19 and later (the names are rendered outside the loop)."""
+    recap = ansible.playbook(PLAYBOOK, extra_vars={'memory_limits_units': [], 'memory_limits_cgroups': []})
+    assert recap.rc == 0 and recap.changed == 0, recap.output[-3000:]
+    assert 'WARNING' not in recap.output and 'is undefined' not in recap.output, recap.output[-3000:]
+
+
 def test_role_rejects_unknown_item_keys_through_argument_specs(ansible):
     recap = ansible.playbook(PLAYBOOK, extra_vars={'memory_limits_units': [{'unit': 'x.service', 'maxx': '1G'}]})
     assert recap.rc != 0 and 'maxx' in recap.output

@@ -76,6 +76,18 @@ def test_role_protecting_a_process_without_the_capability_fails_clearly(ansible,
     assert [adj(p) for p in pids] == [0, 0]
 
 
+def test_a_bad_item_fails_before_the_first_change(ansible, sleepers):
+    """issue 15: every item of both lists is checked before anything changes; the good first item
+    used to be applied before the bad second one failed."""
+    tag, pids = sleepers
+    recap = ansible.playbook(PLAYBOOK, extra_vars={
+        'oom_protect_sacrificial': [{'process': '^%s$' % tag}, {'unit': 'a', 'process': 'b'}],
+        'oom_protect_defaults_enabled': False})
+    assert recap.rc != 0 and recap.failed == 1 and recap.changed == 0, recap.output[-3000:]
+    assert 'mutually exclusive' in recap.output
+    assert [adj(p) for p in pids] == [0, 0]
+
+
 @pytest.mark.parametrize('extra, words', [
     ({'oom_protect_critical': [{'process': 'x', 'value': 100}]}, 'critical values must be from -1000 to -1'),
     ({'oom_protect_sacrificial_value': 0}, 'sacrificial values from 1 to 1000'),

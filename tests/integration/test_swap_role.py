@@ -121,6 +121,21 @@ def test_bad_variables_fail_with_one_sentence(ansible, host):
     assert os.listdir(host) == []
 
 
+def test_every_input_is_checked_before_the_first_change(ansible, host):
+    """issue 15: swap_swappiness 500 used to fail only after the swap file was created, activated and
+    added to /etc/fstab. The role now validates everything first."""
+    fstab, swappiness, ours, swaps = read(FSTAB, 'rb'), live(), read(OURS), proc_swaps()
+    for bad, words in (({'swap_swappiness': 500}, 'value 500 is out of range'),
+                       ({'swap_swappiness': -1}, 'value -1 is out of range'),
+                       ({'swap_priority': 40000}, 'priority must be between -1 and 32767'),
+                       ({'swap_reserve': 'most'}, "reserve: cannot read 'most' as a size")):
+        recap = ansible.playbook(PLAYBOOK, extra_vars=role_vars(host, **bad))
+        assert recap.rc != 0 and recap.failed == 1 and recap.changed == 0, (bad, recap.output[-3000:])
+        assert words in recap.output, (bad, recap.output[-3000:])
+        assert os.listdir(host) == [], bad
+        assert read(FSTAB, 'rb') == fstab and live() == swappiness and read(OURS) == ours and proc_swaps() == swaps
+
+
 def test_role_documentation_renders():
     proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-doc'), '-t', 'role',
                            'oomguard.memory.swap'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -138,7 +153,7 @@ def test_role_skips_inside_a_container(systemd_container):
     recap = systemd_container.playbook(IN_CONTAINER, extra_vars={'swap_file_path': '/swapfile', 'swap_size': '16M',
                                                                  'swap_swappiness': 1})
     assert recap.rc == 0 and recap.changed == 0 and recap.failed == 0, recap.output[-3000:]
-    assert recap.skipped == 2, recap.output[-3000:]
+    assert recap.skipped == 4, recap.output[-3000:]  # each task once in check mode, once for real
     assert recap.output.count('this host is a podman container') >= 2, recap.output[-3000:]
     assert systemd_container.exec(['test', '-e', '/swapfile'])[0] != 0
     assert proc_swaps() == swaps_before and live() == swappiness
