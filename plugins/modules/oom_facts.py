@@ -262,15 +262,23 @@ ansible_facts:
 '''
 
 import heapq
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.oomguard.memory.plugins.module_utils import procfs
-from ansible_collections.oomguard.memory.plugins.module_utils.oom_sources import (
-    OomSourceError, collect_events, parse_since, summarize)
+from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
+from ansible_collections.oomguard.memory.plugins.module_utils.oom_log import format_event
+from ansible_collections.oomguard.memory.plugins.module_utils.oom_sources import collect, parse_since, summarize
 
 # Tests point the /proc and /sys readers at a fake tree through this.
 ROOT = '/'
+
+
+class OptionError(OomguardError):
+    """An option value the module refuses."""
+
+
+class HostError(OomguardError):
+    """A kernel file every run needs (/proc/meminfo) cannot be read."""
 
 
 def argument_spec():
@@ -338,37 +346,58 @@ def counters(warn):
     return {'vmstat_oom_kill': vmstat.get('oom_kill'), 'memcg': memcg}
 
 
-def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    params = module.params
+def check_options(params):
+    """Refuse option values no source or count can mean, naming the option."""
     for name in ('max_events', 'top'):
         if params[name] < 0:
-            module.fail_json(msg='%s must be 0 or more, got %d' % (name, params[name]))
+            raise OptionError('%s must be 0 or more, got %d' % (name, params[name]))
     if not params['sources']:
-        module.fail_json(msg='sources is empty; name at least one source, or leave it out for auto')
+        raise OptionError('sources is empty; name at least one source, or leave it out for auto')
 
-    def run_command(argv):
-        return module.run_command(argv, environ_update={'LC_ALL': 'C'})
 
+def gather(module):
+    """All facts under ansible_facts.oom."""
+    params = module.params
+    check_options(params)
     try:
         boot_time = procfs.read_boot_time(ROOT)
     except procfs.ProcError as exc:
         module.warn('%s; kernel uptimes stay uptimes (event times null)' % exc)
         boot_time = None
     try:
-        now = time.time()
-        since = parse_since(params['since'], now=now, boot_time=boot_time) if params['since'] else None
-        events = collect_events(params['sources'], run_command, module.warn, since=since,
-                                details=params['details'], root=ROOT, boot_time=boot_time, now=now)
-        facts = {
-            'summary': summarize(events),
-            'events': events[-params['max_events']:] if params['max_events'] else [],
-            'counters': counters(module.warn),
-            'memory': memory_state(module.warn),
-            'pressure': procfs.read_pressure(ROOT, 'memory', module.warn),
-            'top_processes': top_processes(params['top']),
-        }
-    except (OomSourceError, ValueError, procfs.ProcError) as exc:
+        since = parse_since(params['since'], boot_time=boot_time) if params['since'] else None
+    except ValueError as exc:
+        raise OptionError(str(exc))
+
+    def run_command(argv):
+        return module.run_command(argv, environ_update={'LC_ALL': 'C'})
+
+    values, sources_read = collect(params['sources'], run_command, module.warn, since=since,
+                                   details=params['details'], root=ROOT, boot_time=boot_time)
+    events = [format_event(value) for value in values]
+    try:
+        return host_facts(module, params, events, sources_read)
+    except procfs.ProcError as exc:
+        raise HostError(str(exc))
+
+
+def host_facts(module, params, events, sources_read):
+    return {
+        'summary': summarize(events),
+        'events': events[-params['max_events']:] if params['max_events'] else [],
+        'sources_read': sources_read,
+        'counters': counters(module.warn),
+        'memory': memory_state(module.warn),
+        'pressure': procfs.read_pressure(ROOT, 'memory', module.warn),
+        'top_processes': top_processes(params['top']),
+    }
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    try:
+        facts = gather(module)
+    except OomguardError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, ansible_facts={'oom': facts})
 

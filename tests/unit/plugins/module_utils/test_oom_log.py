@@ -11,8 +11,18 @@ import os
 
 import pytest
 
-from ansible_collections.oomguard.memory.plugins.module_utils.oom_log import parse_lines, parse_stream
-from ansible_collections.oomguard.memory.plugins.module_utils.oom_log import NEEDLES, _SCAN_NEEDLES, _anchors, _newlines
+from ansible_collections.oomguard.memory.plugins.module_utils import oom_log
+from ansible_collections.oomguard.memory.plugins.module_utils.oom_log import format_event
+from ansible_collections.oomguard.memory.plugins.module_utils.oom_scan import NEEDLES, SCAN_NEEDLES, anchors, newlines
+
+def parse_lines(lines, label, **kw):
+    """Event facts, as the module shows them, of oom_log.parse_lines."""
+    return (format_event(e, label) for e in oom_log.parse_lines(lines, **kw))
+
+
+def parse_stream(stream, label, **kw):
+    return (format_event(e, label) for e in oom_log.parse_stream(stream, **kw))
+
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'oom-logs')
 ALL = ('tasks', 'meminfo', 'memcg_stats')
@@ -95,7 +105,8 @@ def test_dmesg_uptime_with_boot_time():
     assert ev['uptime'] == 1234.56789
     assert ev['time'] == '2023-11-14T22:33:54.567890Z'
     assert ev['victim'] == {'pid': 2501, 'name': 'java', 'uid': 1000, 'total_vm_kb': 4096, 'anon_rss_kb': 2048,
-                            'file_rss_kb': 8, 'shmem_rss_kb': 0, 'pgtables_kb': 64, 'oom_score_adj': 300}
+                            'file_rss_kb': 8, 'shmem_rss_kb': 0, 'pgtables_kb': 64, 'oom_score_adj': 300,
+                            'reaped': False}
     assert ev['kind'] == 'global' and ev['trigger'] is None
 
 
@@ -242,7 +253,7 @@ def test_oom_kill_line_cgroup2_and_global():
     glob_ = one('oom-kill:constraint=CONSTRAINT_CPUSET,nodemask=(null),cpuset=/x,mems_allowed=0,global_oom,'
                 'task_memcg=/,task=a,pid=5,uid=0\nOut of memory: Killed process 5 (a) total-vm:1kB, anon-rss:1kB, '
                 'file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0')
-    assert (glob_['kind'], glob_['constraint'], glob_['oom_memcg']) == ('global', 'CONSTRAINT_CPUSET', None)
+    assert (glob_['kind'], glob_['constraint'], glob_['oom_memcg']) == ('cpuset', 'CONSTRAINT_CPUSET', None)
 
 
 def test_3x_task_in_limit_of():
@@ -373,8 +384,8 @@ def test_newlines_counts_every_part():
     data = b''.join(b'line %d %s\n' % (i, b'x' * (i % 97)) for i in range(3000)) + b'tail without newline'
     size = len(data)
     for start, end in [(0, None), (0, size), (1, size), (0, 10), (5, 5), (100, 4000), (17, size - 3), (9000, 9000 + 4096)]:
-        assert _newlines(data, start, end) == data.count(b'\n', start, end)
-    assert _newlines(b'') == 0 and _newlines(b'\n' * 5000) == 5000
+        assert newlines(data, start, end) == data.count(b'\n', start, end)
+    assert newlines(b'') == 0 and newlines(b'\n' * 5000) == 5000
 
 
 def test_anchor_hits_are_exactly_those_of_the_needles():
@@ -382,10 +393,10 @@ def test_anchor_hits_are_exactly_those_of_the_needles():
                                     'x invoked oom-killer: gfp_mask=0x0', 'Killed']) + '\n'
     data = text.encode('ascii') * 3
     want = sorted(i for n in NEEDLES for i in range(len(data)) if data.startswith(n, i))
-    assert _anchors(data, 0, len(data), _SCAN_NEEDLES) == want
+    assert anchors(data, 0, len(data), SCAN_NEEDLES) == want
     # bounds: only hits wholly inside data[start:end]
     start, end = data.index(b'oom-killoom'), data.index(b'oom-killoom') + 12
-    assert _anchors(data, start, end, _SCAN_NEEDLES) == [start]
+    assert anchors(data, start, end, SCAN_NEEDLES) == [start]
 
 
 def test_large_chunks_keep_line_numbers_and_agree_with_lines():

@@ -179,18 +179,18 @@ def test_parallel_segments_equal_single_process(tmp_path):
             block.append('Nov 14 22:00:00 h kernel: %s\n' % KILL.format(pid=1000 + i))
     path = write(tmp_path, '/big.log', ''.join(block) * 20)
     size = os.path.getsize(path)
-    single = list(parse_file(path, 'big', size, {}, workers=1))
+    single = list(parse_file(path, size, {}, workers=1))
     monkey_min = oom_sources.PARALLEL_MIN_BYTES
     try:
         oom_sources.PARALLEL_MIN_BYTES = 0
         for workers in (2, 3, 4):
-            assert list(parse_file(path, 'big', size, {}, workers=workers)) == single
+            assert list(parse_file(path, size, {}, workers=workers)) == single
     finally:
         oom_sources.PARALLEL_MIN_BYTES = monkey_min
     # 43 headers per block, each followed by its kill line three noise lines later
     assert len(single) == 20 * 43
     assert all(e['trigger'] and e['victim'] for e in single)
-    assert [int(e['source'][4:]) for e in single[:2]] == [2, 12]
+    assert [e['line'] for e in single[:2]] == [2, 12]
 
 
 @pytest.mark.parametrize('text, expected', [
@@ -240,11 +240,11 @@ def test_parallel_split_never_separates_a_selection_line_from_its_kill(tmp_path)
     assert len(head) < len(text) // 2 < len(head) + len(selection)
     path = write(tmp_path, '/split.log', text)
     size = os.path.getsize(path)
-    single = list(parse_file(path, 'split', size, {}, workers=1))
-    assert [(e['source'], e['kind'], e['victim']['pid']) for e in single] == [('split:41', 'global', 77)]
+    single = list(parse_file(path, size, {}, workers=1))
+    assert [(e['line'], e['kind'], e['victim']['pid']) for e in single] == [(41, 'global', 77)]
     monkey_min = oom_sources.PARALLEL_MIN_BYTES
     try:
         oom_sources.PARALLEL_MIN_BYTES = 0
-        assert list(parse_file(path, 'split', size, {}, workers=2)) == single
+        assert list(parse_file(path, size, {}, workers=2)) == single
     finally:
         oom_sources.PARALLEL_MIN_BYTES = monkey_min
