@@ -127,10 +127,10 @@ _P = {
     'anon_rss': re.compile(r'anon-rss:(\d+)kB'),
     'file_rss': re.compile(r'file-rss:(\d+)kB'),
     'shmem_rss': re.compile(r'shmem-rss:(\d+)kB'),
-    'uid_colon': re.compile(r'UID:(\d+)(?=[,\s]|$)'),
+    'uid_colon': re.compile(r'UID:(\d+)(?!\d)'),
     'uid_rhel7': re.compile(r'^, UID (\d+),'),
     'pgtables': re.compile(r'pgtables:(\d+)kB'),
-    'score_adj_colon': re.compile(r'oom_score_adj:(-?\d+)(?=[,\s]|$)'),
+    'score_adj_colon': re.compile(r'oom_score_adj:(-?\d+)(?!\d)'),
     'reaper': re.compile(r'oom_reaper: reaped process (\d+) \('),
     'reaper_failed': re.compile(r'oom_reaper: unable to reap pid:(\d+)'),
     'exiting': re.compile(r'OOM victim (\d+) \((.*?)\) is already exiting'),
@@ -685,6 +685,8 @@ class _Messages(object):
             if ev is None or ev.victim is not None or ev.no_killable:
                 ev = self._open(lineno, stamp, out)
             ev.no_killable = True
+            # before 4.19 (and on some vendor kernels) the kernel panics with this very message
+            ev.panic = ev.panic or 'not syncing' in msg
         elif 'panic' in msg and 'not syncing' in msg and (
                 'ut of memory' in msg or 'deadlocked on memory' in msg or 'no killable' in msg):
             if ev is None:

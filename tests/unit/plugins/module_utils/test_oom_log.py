@@ -78,6 +78,10 @@ def test_public_excerpts(json_path):
         for key, value in want.items():
             if key == 'task_table_rows':
                 assert len(got['tasks']) == value
+            elif key == 'victim_pids':
+                assert [v['pid'] for v in got['victims']] == value
+            elif key == 'panic':
+                assert got['panic'] == value
             elif key == 'meminfo':
                 assert dict((k, got['meminfo'].get(k)) for k in value) == value
             else:
