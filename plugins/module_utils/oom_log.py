@@ -107,7 +107,7 @@ _P = {
     'ctime_any': re.compile(r'(?:\w{3} )?' + _MON + r' +(\d{1,2}) (\d\d):(\d\d):(\d\d) (\d{4})'),
     'syslog_any': re.compile(_MON + r' +(\d{1,2}) (\d\d):(\d\d):(\d\d)(\.\d+)?'),
     'uptime_any': re.compile(r'\[\s*(\d+\.\d+)\]'),
-    'host_after': re.compile(r'^\s+([^\s:\[\]]+)\s+kernel\b'),
+    'host_after': re.compile(r'\s+([^\s:\[\]]+)\s+kernel\b'),
     # --- report lines (searched: a prefix of an unknown shape may remain) ----------------------
     'header': re.compile(r'(?:^| )invoked oom-killer: gfp_mask=(?P<gfp>0x[0-9a-fA-F]+)'),
     'header_old': re.compile(r'oom-killer: gfp_mask=(?P<gfp>0x[0-9a-fA-F]+)'),
@@ -218,9 +218,8 @@ def _drop_elision(msg):
 
 def _trigger_name(pre):
     """The process name just before ' invoked oom-killer', out of whatever prefix precedes it."""
-    cut = max(pre.rfind('] '), pre.rfind(': '), pre.rfind('| '), pre.rfind('\t'), pre.rfind('" '))
-    name = pre[cut + 2:] if cut >= 0 else pre
-    name = name.strip()
+    cut = max([pre.rfind(sep) + len(sep) for sep in ('] ', ': ', '| ', '" ', '\t') if sep in pre] or [0])
+    name = pre[cut:].strip()
     if len(name) > _COMM_LEN and ' ' in name:
         name = name.rsplit(' ', 1)[1]
     return name or None
@@ -321,6 +320,7 @@ class _Lines(object):
         self.pending = None
         self.kmsg_seen = False
         self.shape = None           # digits-as-zero form of a prefix of no known shape, once seen
+        self.quoted = False         # the last line split was mail-quoted ('> ')
 
     @property
     def wants_all(self):
@@ -341,7 +341,7 @@ class _Lines(object):
             return done
         pending = self.pending
         if pending is not None and self._continues(pending, msg, prefixed):
-            pending.msg = self._join(pending, msg)
+            pending.msg = self._join(pending, msg, self.quoted)
             pending.raw_len = len(line)
             return []
         done = self._flush()
@@ -371,10 +371,10 @@ class _Lines(object):
         return not prefixed and _CONT.match(text) is not None
 
     @staticmethod
-    def _join(pending, msg):
+    def _join(pending, msg, quoted):
         head = pending.msg
-        if pending.raw_len == _TERMINAL_WIDTH and head[-1:] != ' ' and msg[:1] != ' ':
-            return head + msg       # a terminal cuts at its width, words or not
+        if pending.raw_len == _TERMINAL_WIDTH and not quoted and head[-1:] != ' ' and msg[:1] != ' ':
+            return head + msg       # a terminal cuts at its width, words or not; a mailer at a space
         text = msg.lstrip()
         if text[:1] == ',':
             return head.rstrip() + text
@@ -382,6 +382,7 @@ class _Lines(object):
 
     def _split(self, line):
         """(message, stamp, prefixed) of one line; message None for a line that is no kernel message."""
+        self.quoted = line[:1] == '>'
         if line[:1] in ' \t>':
             if self.kmsg_seen and line[:1] == ' ':
                 # /dev/kmsg dictionary lines (" SUBSYSTEM=...") carry no message
@@ -611,6 +612,12 @@ class _Messages(object):
                 if done:
                     out.append(done)
         msg = _drop_elision(msg.rstrip('\r\n'))
+        first = msg.find('illed process ')
+        if first >= 0:
+            second = msg.find('illed process ', first + 1)
+            if second > 0:
+                # two kill lines run into one (a console without line locking): each is a kill
+                return out + self.feed(lineno, msg[:second - 1], stamp) + self.feed(lineno, msg[second - 1:], stamp)
         if 'oom-kill' in msg:
             if self._oom_kill(lineno, msg, stamp, out):
                 return out
