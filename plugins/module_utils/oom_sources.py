@@ -126,6 +126,8 @@ def collect(sources, run_command, warn, since=None, details=(), root='/', boot_t
         if not isinstance(item, str) or not item.strip():
             raise OomSourceError('sources item %d is empty; name a file, a glob or one of %s'
                                  % (number, ', '.join(KEYWORDS)))
+        if '\x00' in item:
+            raise OomSourceError('sources item %d (%r) holds a NUL byte, which no path can contain' % (number, item))
     if boot_time is None:
         try:
             boot_time = procfs.read_boot_time(root)
