@@ -61,7 +61,7 @@ _NEEDLE_TEXT = tuple(n.decode('ascii') for n in oom_scan.NEEDLES)
 _JSON_BYTES_MARK = oom_scan.JSON_BYTES_MARK.decode('ascii')
 
 # After a kill line, how many more lines may still tell about it (oom_reaper, group kills).
-_TAIL_LINES = 32
+_TAIL_LINES = 10
 # A report (header to kill line) longer than this is a damaged log, not one report.
 _MAX_REPORT_LINES = 200000
 # TASK_COMM_LEN - 1: the kernel prints at most this many characters of a process name.
@@ -99,7 +99,7 @@ _P = {
     'iso': re.compile(r'^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)? '
                       r'(?:(?P<host>[^\s:]+) )?(?P<prog>[^\s:\[]+)(?:\[[^\]]*\])?: ?'),
     # after "kernel:": relay oddities (": "), a syslog priority "<4>", then maybe "[uptime]"
-    'after_prog': re.compile(r'^(?::\s*)?(?:<\d+>)?(?:\[\s*(\d+\.\d+)\]\s?)?'),
+    'after_prog': re.compile(r'(?::\s*)?(?:<\d+>)?(?:\[\s*(\d+\.\d+)\]\s?)?'),
     # journalctl -o short-monotonic: "[ 12.345678] host kernel: msg"
     'mono_host': re.compile(r'^[^\s:\[]+ kernel: ?'),
     # --- stamps anywhere in a prefix of another shape ------------------------------------------
@@ -345,7 +345,9 @@ class _Lines(object):
             pending.raw_len = len(line)
             return []
         done = self._flush()
-        self.pending = _Pending(lineno, msg, stamp, len(line), prefixed)
+        if self.messages.wants_all or any(n in msg for n in _NEEDLE_TEXT):
+            # held one line: the next may be the rest of it
+            self.pending = _Pending(lineno, msg, stamp, len(line), prefixed)
         return done
 
     def finish(self):
@@ -361,14 +363,12 @@ class _Lines(object):
     @staticmethod
     def _continues(pending, msg, prefixed):
         """True when `msg` is the rest of the pending line, cut by a mail client or a terminal."""
-        if pending.raw_len < _WRAP_MIN or _ANCHOR.search(msg):
-            return False
+        if prefixed or pending.raw_len < _WRAP_MIN:
+            return False        # a line with a prefix of its own is a record of its own
         text = msg.lstrip()
-        if not text:
+        if not text or _ANCHOR.search(msg):
             return False
-        if pending.prefixed:
-            return not prefixed
-        return not prefixed and _CONT.match(text) is not None
+        return pending.prefixed or _CONT.match(text) is not None
 
     @staticmethod
     def _join(pending, msg, quoted):
@@ -392,6 +392,9 @@ class _Lines(object):
                     return None, None, False
             line = line[_P['quote'].match(line).end():]
         msg, stamp, prog = self._known(line)
+        if stamp is not None and prog in (None, 'kernel') and not any(n in msg for n in _NEEDLE_TEXT):
+            # a clean kernel line of a known prefix: the message starts right here
+            return msg, stamp, True
         anchor = _ANCHOR.search(msg)
         if prog is not None and prog != 'kernel':
             # another program's line counts only when it quotes a kernel line, prefix and all
@@ -449,14 +452,11 @@ class _Lines(object):
 
     @staticmethod
     def _after_prog(line, m, kind):
-        rest = line[m.end():]
-        a = _P['after_prog'].match(rest)
-        uptime = None
-        if a.end():
-            if a.group(1):
-                uptime = float(a.group(1))
-            rest = rest[a.end():]
-        return rest, _Stamp(kind, m, uptime=uptime, host=m.group('host')), m.group('prog')
+        end = m.end()
+        a = _P['after_prog'].match(line, end)
+        uptime = a.group(1)
+        stamp = _Stamp(kind, m, uptime=float(uptime) if uptime else None, host=m.group('host'))
+        return line[a.end():], stamp, m.group('prog')
 
     def _json(self, lineno, line):
         try:

@@ -18,19 +18,19 @@ __metaclass__ = type
 
 # A line worth reading outside a report holds one of these: 'oom-kill' (the "invoked oom-killer"
 # header, the "oom-kill:" summary), 'Killed' (the kill line, also when a mail client wrapped it
-# right after that word) or 'of memory' ("Out of memory and no killable processes", the panic, a
+# right after that word) or 'ut of memory' ("Out of memory and no killable processes", the panic, a
 # selection line, "OOM victim ... is already exiting").
-NEEDLES = (b'oom-kill', b'Killed', b'of memory')
+NEEDLES = (b'oom-kill', b'Killed', b'ut of memory')
 # journald stores non-UTF-8 messages as a list of byte values, which no substring test can see.
 JSON_BYTES_MARK = b'"MESSAGE":['
-# How the scanner finds NEEDLES in a chunk: (searched, then checked at the hit; None: no check).
-# CPython's reverse search (rfind) tests the needle's first byte and jumps len+1 bytes whenever
-# the byte before is not in the needle's bloom mask.  On kernel logs that beats or equals find()
-# for these needles whether the interpreter was built with PGO or not; find() of needles under 6
-# bytes is a loop twice as slow without PGO.  One shared short needle such as b'ill' is not
-# cheaper to scan and hits every "will", "still" and "Killing" of ordinary kernel noise, each a
-# Python-level check.
-SCAN_NEEDLES = tuple((needle, None) for needle in NEEDLES)
+# How the scanner finds NEEDLES in a chunk: (needle, forward).  CPython's reverse search (rfind)
+# tests the needle's first byte and jumps len+1 bytes whenever the byte before is not in the
+# needle's bloom mask; on kernel logs that beats find() for short needles ('Killed', 'oom-kill')
+# whether the interpreter was built with PGO or not, while find()'s skip table wins for the long
+# 'ut of memory' (measured on Debian's 3.11 and a plain 3.13 build, 64 MiB of bench/oom_facts.py's
+# log).  One shared short needle such as b'ill' is not cheaper to scan and hits every "will",
+# "still" and "Killing" of ordinary kernel noise, each a Python-level check.
+SCAN_NEEDLES = ((b'oom-kill', False), (b'Killed', False), (b'ut of memory', True))
 # Below this many bytes, bytes.count (a byte loop) beats copying the slice for newlines().
 _SMALL_COUNT = 4096
 # No kernel message is this long (printk's limit is 1 KiB); longer "lines" are binary junk.
@@ -56,12 +56,17 @@ def newlines(data, start=0, end=None):
 def anchors(data, start, end, needles):
     """Offsets of the needle hits in data[start:end] (whole lines), in ascending order."""
     found = []
-    for needle, whole in needles:
+    for needle, forward in needles:
+        if forward:
+            at = data.find(needle, start, end)
+            while at >= 0:
+                found.append(at)
+                at = data.find(needle, at + 1, end)
+            continue
         back = len(needle) - 1
         at = data.rfind(needle, start, end)
         while at >= 0:
-            if whole is None or data.startswith(whole, at):
-                found.append(at)
+            found.append(at)
             at = data.rfind(needle, start, at + back)
     found.sort()
     return found
@@ -106,7 +111,7 @@ class Scan(object):
                 # journald JSON export: non-UTF-8 messages are byte lists no substring test can see
                 if data[:1] == b'{':
                     self.needles = NEEDLES + (JSON_BYTES_MARK,)
-                    self.scan_needles = SCAN_NEEDLES + ((JSON_BYTES_MARK, None),)
+                    self.scan_needles = SCAN_NEEDLES + ((JSON_BYTES_MARK, True),)
             if not data:
                 if carry is not None and not self._stop_at(carry_at):
                     yield from self._line(carry)
