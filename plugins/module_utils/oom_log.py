@@ -96,6 +96,8 @@ _P = {
     'dmesg': re.compile(r'^\[\s*(\d+\.\d+)\]\s?'),
     'syslog': re.compile(r'^' + _MON + r' +(\d{1,2}) (\d\d):(\d\d):(\d\d)(\.\d+)? '
                          r'(?:(?P<host>[^\s:]+) )?(?P<prog>[^\s:\[]+)(?:\[[^\]]*\])?: ?'),
+    # journalctl -o short-unix: "1700000000.123456 host kernel: msg"
+    'unix': re.compile(r'^(\d{9,12}\.\d+) (?:(?P<host>[^\s:]+) )?(?P<prog>[^\s:\[]+)(?:\[[^\]]*\])?: ?'),
     'iso': re.compile(r'^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)? '
                       r'(?:(?P<host>[^\s:]+) )?(?P<prog>[^\s:\[]+)(?:\[[^\]]*\])?: ?'),
     # after "kernel:": relay oddities (": "), a syslog priority "<4>", then maybe "[uptime]"
@@ -277,6 +279,9 @@ class _Clock(object):
             if self.boot_time is not None and stamp.uptime is not None:
                 stamp.epoch = self.boot_time + stamp.uptime
                 stamp.fraction = True
+        elif stamp.kind == 'unix':
+            stamp.epoch = float(m.group(1))
+            stamp.fraction = '.' in m.group(1)
         elif stamp.kind == 'ctime':
             # dmesg -T and logread print the local time of the host they ran on
             stamp.epoch = to_epoch(m.group(6), _MONTHS[m.group(1)], m.group(2), m.group(3), m.group(4), m.group(5),
@@ -441,9 +446,9 @@ class _Lines(object):
             if m:
                 self.kmsg_seen = True
                 return line[m.end():], _Stamp('uptime', uptime=int(m.group(1)) / 1000000.0), None
-            m = _P['iso'].match(line)
+            m = _P['iso'].match(line) or _P['unix'].match(line)
             if m:
-                return self._after_prog(line, m, 'iso')
+                return self._after_prog(line, m, 'iso' if m.re is _P['iso'] else 'unix')
             return line, None, None
         m = _P['syslog'].match(line) if first.isupper() else None
         if m:

@@ -51,6 +51,7 @@ _FIRST_EPOCH = -62135596800.0
 _LAST_EPOCH = 253402300799.0
 # Errors a damaged compressed file raises while it is read (gzip.BadGzipFile is an OSError).
 _DAMAGE = (EOFError, zlib.error, lzma.LZMAError, ValueError)
+_BOOT_RE = re.compile(r'\b[0-9a-f]{32}\b')
 _FORMATS = {'.gz': 'gzip', '.xz': 'xz', '.bz2': 'bzip2', '.zst': 'zstd'}
 
 
@@ -309,23 +310,55 @@ class _Reader(object):
         return self._done('dmesg', count)
 
     def _journal(self, quiet=False):
-        """Kernel messages of every boot the journal keeps (journalctl -k alone is this boot only)."""
+        """Kernel messages of every boot the journal keeps (journalctl -k alone is this boot only).
+
+        One `journalctl -o short-unix` per boot, so each event knows its boot; -o json, the same
+        text at a fifth of the speed, only where journalctl is too old for short-unix.
+        """
         if not _which('journalctl'):
             return self._done('journal', reason='missing',
                               msg=None if quiet else 'cannot read the journal: journalctl was not found')
-        argv = ['journalctl', '--no-pager', '-q', '-o', 'json', '_TRANSPORT=kernel']
+        since = []
         if self.since_epoch is not None:
             # a report can start a little before its kill line
-            argv.extend(['--since', '@%d' % int(max(0, self.since_epoch - 60))])
-        proc = self.popen(argv)
-        try:
-            count = self._add(parse_stream(proc.stdout, self.details, boot_time=self.boot_time), 'journal')
-        finally:
-            rc = proc.wait()
+            since = ['--since', '@%d' % int(max(0, self.since_epoch - 60))]
+        count = 0
+        for boot in self._journal_boots() or [None]:
+            argv = ['journalctl', '--no-pager', '-q', '-a', '-o', 'short-unix'] + (['-b', boot] if boot else [])
+            rc, found = self._journal_run(argv + since + ['_TRANSPORT=kernel'], boot)
+            if rc not in (0, None):
+                rc, found = self._journal_run(['journalctl', '--no-pager', '-q', '-o', 'json'] + since +
+                                              ['_TRANSPORT=kernel'], None)
+                count = found
+                break
+            count += found
         if rc not in (0, None):
             return self._done('journal', reason='unreadable',
                               msg=None if quiet else 'journalctl failed (rc=%s) reading kernel messages' % rc)
-        return self._done('journal', count, reason=None if count or not quiet else None)
+        return self._done('journal', count)
+
+    def _journal_boots(self):
+        """The boot IDs the journal keeps, oldest first (empty when journalctl cannot list them)."""
+        try:
+            rc, out, _err = self.run_command(['journalctl', '--no-pager', '-q', '--list-boots'])
+        except (OSError, IOError):
+            return []
+        if rc != 0:
+            return []
+        boots = []
+        for line in out.splitlines():
+            m = _BOOT_RE.search(line)
+            if m and m.group(0) not in boots:
+                boots.append(m.group(0))
+        return boots
+
+    def _journal_run(self, argv, boot):
+        proc = self.popen(argv)
+        try:
+            found = self._add(parse_stream(proc.stdout, self.details, boot_time=self.boot_time), 'journal', boot)
+        finally:
+            rc = proc.wait()
+        return rc, found
 
     def _files(self, pattern):
         path = self._path(pattern)
@@ -372,9 +405,11 @@ class _Reader(object):
 
     # --- merging ----------------------------------------------------------------------------
 
-    def _add(self, events, label):
+    def _add(self, events, label, boot=None):
         count = 0
         for event in events:
+            if boot is not None:
+                event['boot'] = boot
             epoch = event['epoch']
             if self.since_epoch is not None and (epoch is None or epoch < self.since_epoch):
                 continue

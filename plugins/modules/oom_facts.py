@@ -42,8 +42,9 @@ options:
         C(/var/log/kern.log), C(/var/log/syslog), C(/var/log/messages) and their rotated
         siblings (C(.1), C(.2.gz), ...) exist.
       - V(kmsg) reads the kernel ring buffer from C(/dev/kmsg); V(dmesg) runs C(dmesg);
-        V(journal) streams the kernel messages of every boot the journal keeps
-        (C(journalctl -o json _TRANSPORT=kernel), with O(since) passed to C(journalctl)).
+        V(journal) streams the kernel messages of every boot the journal keeps, one
+        C(journalctl -o short-unix -b BOOT _TRANSPORT=kernel) per boot (C(-o json) where
+        C(journalctl) is too old for that), with O(since) passed to C(journalctl).
       - Anything else is a file path or a glob, for example C(/var/log/kern.log*). Files may be
         plain, C(.gz), C(.xz) or C(.bz2), or C(.zst) where the C(zstd) command exists. Only
         regular files are read: a device, FIFO, socket or directory is refused (use the keyword

@@ -350,3 +350,35 @@ def test_the_same_kill_quoted_twice_in_one_file_is_one_event(root):
     calls = Calls()
     events = collect_events(['/var/log/syslog'], calls.run, calls.warn, root=str(root))
     assert len(events) == 1
+
+
+def test_journal_runs_once_per_boot_in_short_unix_and_falls_back_to_json(root, monkeypatch):
+    monkeypatch.setattr(oom_sources, '_which', lambda name: '/usr/bin/' + name)
+    boots = ' -1 %s Tue 2023-11-14 20:00:00 UTC—Tue 2023-11-14 21:00:00 UTC\n  0 %s Tue 2023-11-14 22:00:00 UTC—\n' % (
+        'a' * 32, 'b' * 32)
+    seen = []
+
+    def popen(argv):
+        seen.append(argv)
+        boot = argv[argv.index('-b') + 1]
+        pid = 1 if boot == 'a' * 32 else 2
+        return FakeProc(['%d.250000 web kernel: %s' % (1700000000 + pid, KILL.format(pid=pid))])
+
+    calls = Calls({'journalctl': (0, boots, '')})
+    events = collect_events(['journal'], calls.run, calls.warn, root=str(root), popen=popen)
+    assert [(e['victim']['pid'], e['boot'], e['host'], e['time']) for e in events] == [
+        (1, 'a' * 32, 'web', '2023-11-14T22:13:21.250000Z'), (2, 'b' * 32, 'web', '2023-11-14T22:13:22.250000Z')]
+    assert calls.argv == [['journalctl', '--no-pager', '-q', '--list-boots']]
+    assert [a[:6] for a in seen] == [['journalctl', '--no-pager', '-q', '-a', '-o', 'short-unix']] * 2
+
+    def old_journalctl(argv):
+        seen.append(argv)
+        if 'short-unix' in argv:
+            return FakeProc([], rc=1)
+        return FakeProc([json.dumps({'MESSAGE': KILL.format(pid=3), '_TRANSPORT': 'kernel', '_BOOT_ID': 'c' * 32,
+                                     '__REALTIME_TIMESTAMP': '1700000100000000'})])
+
+    del seen[:]
+    events = collect_events(['journal'], Calls().run, calls.warn, root=str(root), popen=old_journalctl)
+    assert [(e['victim']['pid'], e['boot']) for e in events] == [(3, 'c' * 32)]
+    assert 'json' in seen[-1]
