@@ -105,7 +105,8 @@ _P = {
     # journalctl -o short-monotonic: "[ 12.345678] host kernel: msg"
     'mono_host': re.compile(r'^[^\s:\[]+ kernel: ?'),
     # --- stamps anywhere in a prefix of another shape ------------------------------------------
-    'iso_any': re.compile(r'(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)?(?![\d.])'),
+    # also dmesg --time-format iso (a comma before the fraction) and journalctl -o short-full (" UTC")
+    'iso_any': re.compile(r'(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)([.,]\d+)?(Z|[+-]\d\d:?\d\d| UTC\b)?(?![\d.])'),
     'ctime_any': re.compile(r'(?:\w{3} )?' + _MON + r' +(\d{1,2}) (\d\d):(\d\d):(\d\d) (\d{4})'),
     'syslog_any': re.compile(_MON + r' +(\d{1,2}) (\d\d):(\d\d):(\d\d)(\.\d+)?'),
     'uptime_any': re.compile(r'\[\s*(\d+\.\d+)\]'),
@@ -158,7 +159,7 @@ _DIGITS_TO_ZERO = dict((ord(c), u'0') for c in u'123456789')
 
 def tz_offset(text):
     """Seconds east of UTC of 'Z', '+02:00', '-0530' (ValueError when out of range)."""
-    if not text or text == 'Z':
+    if not text or text in ('Z', ' UTC'):
         return 0
     digits = text[1:].replace(':', '')
     hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
@@ -300,7 +301,7 @@ class _Clock(object):
             fields = [m.group(k) for k in range(1, 7)]
             stamp.epoch = to_epoch(*fields, tz=m.group(8), local=not m.group(8))
             if m.group(7):
-                stamp.epoch += float(m.group(7))
+                stamp.epoch += float(m.group(7).replace(',', '.'))
                 stamp.fraction = True
 
 

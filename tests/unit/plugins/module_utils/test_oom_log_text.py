@@ -63,6 +63,10 @@ WANT = (2501, 'java', 1000, 2048, 300, 'memcg')
     ('<4>1 2024-09-10T12:00:00.5Z db1 kernel - - - ', '2024-09-10T12:00:00.500000Z', 'db1'),  # RFC 5424
     ('2024-09-10T12:00:00+0000 db1 kernel: ', '2024-09-10T12:00:00Z', 'db1'),               # -o short-iso
     ('[ 8811.001234] db1 kernel: ', None, None),                                             # -o short-monotonic
+    ('Tue 2024-09-10 12:00:00 UTC db1 kernel: ', '2024-09-10T12:00:00Z', 'db1'),           # -o short-full
+    ('1725969600.250000 db1 kernel: ', '2024-09-10T12:00:00.250000Z', 'db1'),              # -o short-unix
+    ('2024-09-10T14:00:00,250000+02:00 ', '2024-09-10T12:00:00.250000Z', None),            # dmesg --time-format iso
+    ('<4>Sep 10 12:00:00 db1 kernel: ', '2024-09-10T12:00:00Z', 'db1'),                    # RFC 3164 with priority
     ('    MESSAGE=', None, None),                                                             # -o verbose
     ('[Tue Sep 10 12:00:00 2024] ', '2024-09-10T12:00:00Z', None),                           # dmesg -T
     ('kern  :err   : [ 8811.001234] ', None, None),                                          # dmesg -x
