@@ -24,6 +24,8 @@ import sys
 import tempfile
 import time
 
+from collection_env import collection_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EVENTS = 1000
 HOST = 'web-07'
@@ -237,16 +239,7 @@ def main():
             written, events = generate(log, size)
             print('generated %s: %.1f MiB, %d OOM reports in %.1fs' % (log, written / 1048576.0, events, time.time() - t0))
 
-        coll = os.path.join(work, 'collections', 'ansible_collections', 'oomguard')
-        os.makedirs(coll)
-        os.symlink(ROOT, os.path.join(coll, 'memory'))
-        path = [os.path.join(work, 'collections')]
-        if args.python != sys.executable:
-            # the module needs ansible.module_utils, which AnsiballZ would ship along with it
-            import ansible
-            os.symlink(os.path.dirname(ansible.__file__), os.path.join(work, 'ansible'))
-            path.append(work)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(path), LC_ALL='C')
+        env = collection_env(work, args.python)
         module = os.path.join(ROOT, 'plugins', 'modules', 'oom_facts.py')
         if os.path.exists(module):
             args_file = os.path.join(work, 'args.json')

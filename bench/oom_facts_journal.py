@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 
+from collection_env import collection_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REMOTE = ('/lib/systemd/systemd-journal-remote', '/usr/lib/systemd/systemd-journal-remote')
 NOISE = [
@@ -87,15 +89,7 @@ def main():
         os.mkdir(journal_dir)
         subprocess.run([remote, '--output=' + os.path.join(journal_dir, 'bench.journal'), export], check=True,
                        stderr=subprocess.DEVNULL)
-        coll = os.path.join(work, 'collections', 'ansible_collections', 'oomguard')
-        os.makedirs(coll)
-        os.symlink(ROOT, os.path.join(coll, 'memory'))
-        path = [os.path.join(work, 'collections')]
-        if args.python != sys.executable:
-            import ansible
-            os.symlink(os.path.dirname(ansible.__file__), os.path.join(work, 'ansible'))
-            path.append(work)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(path), LC_ALL='C')
+        env = collection_env(work, args.python)
         code = ('import subprocess, sys\n'
                 'from ansible_collections.oomguard.memory.plugins.module_utils import oom_sources\n'
                 'popen = lambda argv: subprocess.Popen(argv[:1] + ["--directory=" + sys.argv[1]] + argv[1:],\n'

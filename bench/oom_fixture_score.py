@@ -20,14 +20,9 @@ if not os.path.isdir(os.path.join(ROOT, '.cache', 'src', 'ansible_collections'))
 
 from ansible_collections.oomguard.memory.plugins.module_utils.oom_log import format_event, parse_stream  # noqa: E402
 
-FIELDS = {
-    'victim_pid': ('victim', 'pid'), 'victim_name': ('victim', 'name'), 'uid': ('victim', 'uid'),
-    'anon_rss_kb': ('victim', 'anon_rss_kb'), 'oom_score_adj': ('victim', 'oom_score_adj'),
-    'kind': ('kind',), 'constraint': ('constraint',), 'memcg': ('oom_memcg',), 'task_memcg': ('task_memcg',),
-    'trigger': ('trigger', 'name'), 'trigger_pid': ('trigger', 'pid'), 'gfp_mask': ('trigger', 'gfp_mask'),
-    'order': ('trigger', 'order'), 'trigger_oom_score_adj': ('trigger', 'oom_score_adj'),
-    'reaped': ('reaped',), 'no_killable': ('no_killable',), 'panic': ('panic',),
-}
+FIXTURES = os.path.join(ROOT, 'tests', 'unit', 'fixtures', 'oom-logs')
+with open(os.path.join(FIXTURES, '..', 'oom-fields.json')) as _f:
+    FIELDS = json.load(_f)
 
 
 def dig(event, path):
@@ -62,9 +57,10 @@ def score(json_path):
 
 
 def main():
-    folders = sys.argv[1:] or [os.path.join(ROOT, 'tests', 'unit', 'fixtures', 'oom-logs')]
+    folders = sys.argv[1:] or [FIXTURES]
     totals = [0, 0, 0, 0, 0, 0]
-    files = sorted(p for folder in folders for p in glob.glob(os.path.join(folder, '*.json')))
+    files = sorted(p for folder in folders for p in glob.glob(os.path.join(folder, '*.json'))
+                   if os.path.exists(p[:-5] + '.log'))
     for path in files:
         victims, found, false, fields, right, count_ok = score(path)
         for i, value in enumerate((victims, found, false, fields, right, not count_ok)):

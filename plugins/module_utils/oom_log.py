@@ -48,6 +48,7 @@ from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 import calendar
+import collections
 import json
 import re
 import time
@@ -307,15 +308,8 @@ class _Clock(object):
 
 # --- the transport layer ------------------------------------------------------------------------
 
-class _Pending(object):
-    __slots__ = ('lineno', 'msg', 'stamp', 'raw_len', 'prefixed')
-
-    def __init__(self, lineno, msg, stamp, raw_len, prefixed):
-        self.lineno = lineno
-        self.msg = msg
-        self.stamp = stamp
-        self.raw_len = raw_len
-        self.prefixed = prefixed
+# a line held back in case the next one is its wrapped rest
+_Pending = collections.namedtuple('_Pending', 'lineno msg stamp raw_len prefixed')
 
 
 class _Lines(object):
@@ -347,8 +341,7 @@ class _Lines(object):
             return done
         pending = self.pending
         if pending is not None and self._continues(pending, msg, prefixed):
-            pending.msg = self._join(pending, msg, self.quoted)
-            pending.raw_len = len(line)
+            self.pending = pending._replace(msg=self._join(pending, msg, self.quoted), raw_len=len(line))
             return []
         done = self._flush()
         if self.messages.wants_all or any(n in msg for n in _NEEDLE_TEXT):
@@ -527,36 +520,26 @@ def _strings(value):
 
 # --- the state machine over kernel messages ------------------------------------------------------
 
+# What an event knows before any of its lines said more (victims gets a list of its own).
+_EVENT_START = (
+    ('trigger', None), ('trigger_pid_seen', False), ('victim', None), ('constraint', None), ('oom_memcg', None),
+    ('task_memcg', None), ('summary_task', None), ('memcg_hint', False), ('global_hint', False),
+    ('no_killable', False), ('panic', False), ('summary_seen', False), ('selection_seen', False), ('exiting', None),
+    ('group', None), ('tasks', None), ('task_cols', None), ('meminfo', None), ('memcg_stats', None),
+    # which multi-line block the next continuation line belongs to: None, 'meminfo', 'stats'
+    ('block', None),
+)
+
+
 class _Event(object):
-    __slots__ = ('lineno', 'stamp', 'trigger', 'trigger_pid_seen', 'victim', 'victims', 'constraint', 'oom_memcg',
-                 'task_memcg', 'summary_task', 'memcg_hint', 'global_hint', 'no_killable', 'panic', 'summary_seen',
-                 'selection_seen', 'exiting', 'group', 'tasks', 'task_cols', 'meminfo', 'memcg_stats', 'block')
+    __slots__ = ('lineno', 'stamp', 'victims') + tuple(name for name, _value in _EVENT_START)
 
     def __init__(self, lineno, stamp):
         self.lineno = lineno
         self.stamp = stamp
-        self.trigger = None
-        self.trigger_pid_seen = False
-        self.victim = None
         self.victims = []
-        self.constraint = None
-        self.oom_memcg = None
-        self.task_memcg = None
-        self.summary_task = None
-        self.memcg_hint = False
-        self.global_hint = False
-        self.no_killable = False
-        self.panic = False
-        self.summary_seen = False
-        self.selection_seen = False
-        self.exiting = None
-        self.group = None
-        self.tasks = None
-        self.task_cols = None
-        self.meminfo = None
-        self.memcg_stats = None
-        # which multi-line block the next continuation line belongs to: None, 'meminfo', 'stats'
-        self.block = None
+        for name, value in _EVENT_START:
+            setattr(self, name, value)
 
 
 class _Messages(object):

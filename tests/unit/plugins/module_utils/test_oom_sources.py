@@ -10,7 +10,6 @@ import io
 import json
 import os
 import subprocess
-import time
 
 import pytest
 
@@ -25,10 +24,7 @@ KILL = ('Memory cgroup out of memory: Killed process {pid} (python3) total-vm:22
 HEAD = 'python3 invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0'
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch):
-    monkeypatch.setenv('TZ', 'UTC')
-    time.tzset()
+pytestmark = pytest.mark.usefixtures('utc')
 
 
 @pytest.fixture
