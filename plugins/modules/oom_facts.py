@@ -47,11 +47,11 @@ options:
         C(journalctl) is too old for that), with O(since) passed to C(journalctl).
       - Anything else is a file path or a glob, for example C(/var/log/kern.log*). Files may be
         plain, C(.gz), C(.xz) or C(.bz2), or C(.zst) where the C(zstd) command exists. Only
-        regular files are read: a device, FIFO, socket or directory is refused (use the keyword
+        regular files are read; a device, FIFO, socket or directory is refused (use the keyword
         V(kmsg) for the kernel ring buffer, not the path C(/dev/kmsg)).
       - A source that is missing, unreadable, not a regular file or damaged (a corrupt or cut
         compressed file) gives a warning and is skipped, unless it is the only source named,
-        which fails the task. A glob's matches never fail the task one by one: a bad rotated
+        which fails the task. A glob's matches never fail the task one by one; a bad rotated
         file is a warning. RV(ansible_facts.oom.sources_read) lists what was read and what not.
     type: list
     elements: str
