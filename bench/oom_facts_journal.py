@@ -117,8 +117,8 @@ def main():
             print('%-34s best %.3f  median %.3f  worst %.3f' % (name, runs[0], runs[len(runs) // 2], runs[-1]))
         median = sorted(ours)[len(ours) // 2] / sorted(greps)[len(greps) // 2]
         print('ratio of medians %.2f (target <= 2), best %.2f' % (median, min(ours) / min(greps)))
-        print('kills: grep %d, found %d, written %d: %s' % (counted, found, kills,
-                                                          'OK' if found == kills == counted else 'WRONG'))
+        verdict = 'OK' if found == kills == counted else 'WRONG'
+        print('kills: grep %d, found %d, written %d: %s' % (counted, found, kills, verdict))
         return 0 if found == kills == counted else 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
