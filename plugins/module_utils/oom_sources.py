@@ -22,6 +22,7 @@ import glob
 import gzip
 import json
 import lzma
+import math
 import os
 import re
 import stat
@@ -32,7 +33,7 @@ import zlib
 from ansible_collections.oomguard.memory.plugins.module_utils import procfs
 from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
 from ansible_collections.oomguard.memory.plugins.module_utils.oom_log import (
-    format_event, parse_stream, to_epoch, tz_offset)
+    format_event, parse_stream, to_epoch)
 
 KEYWORDS = ('auto', 'kmsg', 'dmesg', 'journal')
 SYSLOG_FILES = ('var/log/kern.log', 'var/log/syslog', 'var/log/messages')
@@ -88,7 +89,7 @@ def _since_epoch(value, now, boot_time):
     m = _AGE_RE.match(value.lower())
     if m:
         seconds = float(m.group(1)) * _AGE_UNITS[m.group(2)[0]]
-        if seconds != seconds or seconds == float('inf'):
+        if math.isinf(seconds):
             raise ValueError('since: %r is too large an age' % (value,))
         return now - seconds
     m = _ISO_RE.match(value)

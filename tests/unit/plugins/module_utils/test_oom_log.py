@@ -15,6 +15,7 @@ from ansible_collections.oomguard.memory.plugins.module_utils import oom_log
 from ansible_collections.oomguard.memory.plugins.module_utils.oom_log import format_event
 from ansible_collections.oomguard.memory.plugins.module_utils.oom_scan import NEEDLES, SCAN_NEEDLES, anchors, newlines
 
+
 def parse_lines(lines, label, **kw):
     """Event facts, as the module shows them, of oom_log.parse_lines."""
     return (format_event(e, label) for e in oom_log.parse_lines(lines, **kw))

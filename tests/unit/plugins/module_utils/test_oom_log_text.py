@@ -126,7 +126,7 @@ def test_mail_wrapped_right_after_killed():
 def test_terminal_wrapped_at_80_columns_mid_number():
     line = '[ 8811.001234] ' + KILL
     text = '\n'.join(line[i:i + 80] for i in range(0, len(line), 80))
-    assert len(text.split('\n')[0]) == 80
+    assert len(text.split('\n', maxsplit=1)[0]) == 80
     assert kill_fields(one(text)) == WANT
 
 
