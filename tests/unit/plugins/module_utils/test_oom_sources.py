@@ -16,6 +16,7 @@ import pytest
 from ansible_collections.oomguard.memory.plugins.module_utils import oom_sources
 from ansible_collections.oomguard.memory.plugins.module_utils.oom_sources import (
     OomSourceError, collect_events, parse_since, parse_file, summarize)
+from faketree import write
 
 UTC = datetime.timezone.utc
 BOOT = 1700000000  # 2023-11-14T22:13:20Z
@@ -50,20 +51,13 @@ class Calls(object):
         self.warnings.append(msg)
 
 
-def write(path, text, mtime=None):
-    path.write_text(text)
-    if mtime:
-        os.utime(str(path), (mtime, mtime))
-    return str(path)
-
-
 def syslog(day, hms, pid, host='h'):
     return 'Nov %2d %s %s kernel: [%d.000000] %s\n' % (day, hms, host, pid, KILL.format(pid=pid))
 
 
 def test_plain_and_gz_files_and_glob(root):
     mtime = BOOT + 86400 * 30
-    write(root / 'var/log/kern.log', syslog(20, '10:00:00', 101), mtime)
+    write(root, '/var/log/kern.log', syslog(20, '10:00:00', 101), mtime)
     with gzip.open(str(root / 'var/log/kern.log.2.gz'), 'wt') as f:
         f.write('noise\n' + syslog(18, '09:00:00', 100))
     os.utime(str(root / 'var/log/kern.log.2.gz'), (mtime, mtime))
@@ -79,13 +73,13 @@ def test_missing_single_source_raises_but_warns_among_many(root):
     calls = Calls()
     with pytest.raises(OomSourceError, match='cannot read'):
         collect_events(['/var/log/nope.log'], calls.run, calls.warn, root=str(root))
-    write(root / 'var/log/kern.log', syslog(20, '10:00:00', 5), BOOT + 86400 * 30)
+    write(root, '/var/log/kern.log', syslog(20, '10:00:00', 5), BOOT + 86400 * 30)
     events = collect_events(['/var/log/nope.log', '/var/log/kern.log'], calls.run, calls.warn, root=str(root))
     assert len(events) == 1 and len(calls.warnings) == 1 and 'nope.log' in calls.warnings[0]
 
 
 def test_kmsg_copy_and_boot_time(root):
-    write(root / 'dev/kmsg', '4,1,252971105,-;%s\n SUBSYSTEM=x\n3,2,252992511,-;%s\n' % (HEAD, KILL.format(pid=4694)))
+    write(root, '/dev/kmsg', '4,1,252971105,-;%s\n SUBSYSTEM=x\n3,2,252992511,-;%s\n' % (HEAD, KILL.format(pid=4694)))
     calls = Calls()
     events = collect_events(['kmsg'], calls.run, calls.warn, root=str(root))
     assert len(events) == 1
@@ -94,7 +88,7 @@ def test_kmsg_copy_and_boot_time(root):
 
 
 def test_since_filter_and_unknown_times(root):
-    write(root / 'dev/kmsg', '3,2,10000000,-;%s\n3,3,90000000,-;%s\n' % (KILL.format(pid=1), KILL.format(pid=2)))
+    write(root, '/dev/kmsg', '3,2,10000000,-;%s\n3,3,90000000,-;%s\n' % (KILL.format(pid=1), KILL.format(pid=2)))
     calls = Calls()
     since = datetime.datetime.fromtimestamp(BOOT + 50, UTC)
     events = collect_events(['kmsg'], calls.run, calls.warn, root=str(root), since=since)
@@ -105,9 +99,9 @@ def test_since_filter_and_unknown_times(root):
 
 def test_dedup_across_sources_merges_fields(root):
     # the same kill in kmsg (uptime, no host) and in kern.log (host, syslog time one second off)
-    write(root / 'dev/kmsg', '3,2,252992511,-;%s\n' % KILL.format(pid=4694))
-    write(root / 'var/log/kern.log', 'Nov 14 22:17:33 web kernel: %s\n' % KILL.format(pid=4694), BOOT + 3600)
-    write(root / 'var/log/syslog', 'Nov 14 22:17:33 web kernel: %s\n' % KILL.format(pid=4694), BOOT + 3600)
+    write(root, '/dev/kmsg', '3,2,252992511,-;%s\n' % KILL.format(pid=4694))
+    write(root, '/var/log/kern.log', 'Nov 14 22:17:33 web kernel: %s\n' % KILL.format(pid=4694), BOOT + 3600)
+    write(root, '/var/log/syslog', 'Nov 14 22:17:33 web kernel: %s\n' % KILL.format(pid=4694), BOOT + 3600)
     calls = Calls()
     events = collect_events(['kmsg', '/var/log/kern.log', '/var/log/syslog'], calls.run, calls.warn, root=str(root))
     assert len(events) == 1
@@ -115,20 +109,20 @@ def test_dedup_across_sources_merges_fields(root):
 
 
 def test_same_pid_far_apart_is_not_deduplicated(root):
-    write(root / 'var/log/kern.log', syslog(1, '10:00:00', 7), BOOT + 86400 * 30)
-    write(root / 'var/log/syslog', syslog(2, '10:00:00', 7), BOOT + 86400 * 30)
+    write(root, '/var/log/kern.log', syslog(1, '10:00:00', 7), BOOT + 86400 * 30)
+    write(root, '/var/log/syslog', syslog(2, '10:00:00', 7), BOOT + 86400 * 30)
     calls = Calls()
     assert len(collect_events(['/var/log/kern.log', '/var/log/syslog'], calls.run, calls.warn, root=str(root))) == 2
 
 
 def test_auto_uses_kmsg_without_journal_plus_rotated_logs(root, monkeypatch):
     monkeypatch.setattr(oom_sources, '_which', lambda name: None)
-    write(root / 'dev/kmsg', '3,2,1000000,-;%s\n' % KILL.format(pid=1))
+    write(root, '/dev/kmsg', '3,2,1000000,-;%s\n' % KILL.format(pid=1))
     mtime = BOOT + 86400 * 30
-    write(root / 'var/log/messages', syslog(20, '10:00:00', 2), mtime)
-    write(root / 'var/log/messages.1', syslog(19, '10:00:00', 3), mtime)
-    write(root / 'var/log/messages-20231201', syslog(18, '10:00:00', 4), mtime)
-    write(root / 'var/log/messages.bak', syslog(17, '10:00:00', 5), mtime)
+    write(root, '/var/log/messages', syslog(20, '10:00:00', 2), mtime)
+    write(root, '/var/log/messages.1', syslog(19, '10:00:00', 3), mtime)
+    write(root, '/var/log/messages-20231201', syslog(18, '10:00:00', 4), mtime)
+    write(root, '/var/log/messages.bak', syslog(17, '10:00:00', 5), mtime)
     calls = Calls()
     events = collect_events(['auto'], calls.run, calls.warn, root=str(root))
     assert sorted(e['victim']['pid'] for e in events) == [1, 2, 3, 4]
@@ -146,7 +140,7 @@ class FakeProc(object):
 
 def test_auto_prefers_journal_when_it_has_kernel_messages(root, monkeypatch):
     monkeypatch.setattr(oom_sources, '_which', lambda name: '/usr/bin/' + name)
-    write(root / 'dev/kmsg', '3,2,1000000,-;%s\n' % KILL.format(pid=99))
+    write(root, '/dev/kmsg', '3,2,1000000,-;%s\n' % KILL.format(pid=99))
     seen = []
 
     def popen(argv):
@@ -182,7 +176,7 @@ def test_parallel_segments_equal_single_process(tmp_path):
             block.append('Nov 14 22:00:00 h kernel: Tasks state (memory values in pages):\n')
         if i % 7 == 3:
             block.append('Nov 14 22:00:00 h kernel: %s\n' % KILL.format(pid=1000 + i))
-    path = write(tmp_path / 'big.log', ''.join(block) * 20)
+    path = write(tmp_path, '/big.log', ''.join(block) * 20)
     size = os.path.getsize(path)
     single = list(parse_file(path, size, {}, workers=1))
     monkey_min = oom_sources.PARALLEL_MIN_BYTES
@@ -243,7 +237,7 @@ def test_parallel_split_never_separates_a_selection_line_from_its_kill(tmp_path)
     tail_len = 2 * (len(head) + len(selection) // 2) - len(head) - len(selection) - len(kill)
     text = head + selection + kill + 'x' * (tail_len - 1) + '\n'
     assert len(head) < len(text) // 2 < len(head) + len(selection)
-    path = write(tmp_path / 'split.log', text)
+    path = write(tmp_path, '/split.log', text)
     size = os.path.getsize(path)
     single = list(parse_file(path, size, {}, workers=1))
     assert [(e['line'], e['kind'], e['victim']['pid']) for e in single] == [(41, 'global', 77)]
@@ -258,9 +252,9 @@ def test_parallel_split_never_separates_a_selection_line_from_its_kill(tmp_path)
 # --- sources_read, compressed rotations, the journal across boots ---------------------------------
 
 def test_sources_read_says_what_was_read_and_why_the_rest_was_not(root):
-    write(root / 'var/log/kern.log', syslog(20, '10:00:00', 5), BOOT + 86400 * 30)
-    write(root / 'var/log/empty.log', '')
-    secret = write(root / 'var/log/secret.log', syslog(20, '10:00:00', 6))
+    write(root, '/var/log/kern.log', syslog(20, '10:00:00', 5), BOOT + 86400 * 30)
+    write(root, '/var/log/empty.log', '')
+    secret = write(root, '/var/log/secret.log', syslog(20, '10:00:00', 6))
     os.chmod(secret, 0)
     calls = Calls()
     events, read = oom_sources.collect(['/var/log/kern.log', '/var/log/nope.log', '/var/log/empty.log',
@@ -277,7 +271,7 @@ def test_sources_read_says_what_was_read_and_why_the_rest_was_not(root):
 
 def test_auto_reports_missing_syslog_files_and_the_journal(root, monkeypatch):
     monkeypatch.setattr(oom_sources, '_which', lambda name: None)
-    write(root / 'dev/kmsg', '')
+    write(root, '/dev/kmsg', '')
     calls = Calls()
     _events, read = oom_sources.collect(['auto'], calls.run, calls.warn, root=str(root))
     got = dict((r['source'], (r['status'], r['reason'])) for r in read)
@@ -302,7 +296,7 @@ def test_rotated_xz_and_bz2(root, suffix, opener):
 def test_rotated_zstd_through_the_zstd_command(root):
     if oom_sources._which('zstd') is None:
         pytest.skip('no zstd command on this host')
-    plain = write(root / 'var/log/kern.log.4', 'noise\n' + syslog(18, '09:00:00', 101))
+    plain = write(root, '/var/log/kern.log.4', 'noise\n' + syslog(18, '09:00:00', 101))
     subprocess.check_call(['zstd', '-q', '--rm', plain])
     calls = Calls()
     events = collect_events(['/var/log/kern.log.4.zst'], calls.run, calls.warn, root=str(root))
@@ -310,7 +304,7 @@ def test_rotated_zstd_through_the_zstd_command(root):
 
 
 def test_zstd_without_the_command_is_skipped_with_the_reason(root, monkeypatch):
-    write(root / 'var/log/kern.log.5.zst', '(\xb5/\xfd not really')
+    write(root, '/var/log/kern.log.5.zst', '(\xb5/\xfd not really')
     monkeypatch.setattr(oom_sources, '_which', lambda name: None)
     calls = Calls()
     _events, read = oom_sources.collect(['/var/log/kern.log.5.zst', '/var/log/kern.log.6'], calls.run, calls.warn,
@@ -342,7 +336,7 @@ def test_journal_reads_every_boot_with_since_on_the_journal_side(root, monkeypat
 def test_the_same_kill_quoted_twice_in_one_file_is_one_event(root):
     line = 'Nov 14 22:17:33 web kernel: %s\n' % KILL.format(pid=4694)
     relay = 'Nov 14 22:17:33 web containerd[9]: msg="Nov 14 22:17:33 web kernel: %s"\n' % KILL.format(pid=4694)
-    write(root / 'var/log/syslog', line + relay, BOOT + 3600)
+    write(root, '/var/log/syslog', line + relay, BOOT + 3600)
     calls = Calls()
     events = collect_events(['/var/log/syslog'], calls.run, calls.warn, root=str(root))
     assert len(events) == 1
