@@ -75,6 +75,23 @@ _TERMINAL_WIDTH = 80
 _MONTHS = {'Jan': 1, 'Feb': 2, 'Mar': 3, 'Apr': 4, 'May': 5, 'Jun': 6,
            'Jul': 7, 'Aug': 8, 'Sep': 9, 'Oct': 10, 'Nov': 11, 'Dec': 12}
 _MON = r'(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)'
+# Month names of journalctl and syslog in the languages hosts commonly run in (German, French,
+# Spanish, Italian, Portuguese, Dutch), by their lower-case first letters as printed.
+_LOCAL_MONTHS = {
+    'jan': 1, 'janv': 1, 'ene': 1, 'gen': 1, 'feb': 2, 'fév': 2, 'févr': 2, 'fev': 2, 'fevr': 2, 'mär': 3, 'mar': 3,
+    'mars': 3, 'mrt': 3, 'apr': 4, 'avr': 4, 'avril': 4, 'abr': 4, 'may': 5, 'mai': 5, 'mag': 5, 'mei': 5, 'jun': 6,
+    'juin': 6, 'giu': 6, 'jul': 7, 'juil': 7, 'lug': 7, 'aug': 8, 'août': 8, 'aoû': 8, 'ago': 8, 'sep': 9,
+    'sept': 9, 'set': 9, 'oct': 10, 'okt': 10, 'ott': 10, 'out': 10, 'nov': 11, 'dec': 12, 'dez': 12, 'déc': 12,
+    'dic': 12,
+}
+
+
+def _month(word):
+    """1-12 of an English or a localised month abbreviation, else None."""
+    if word in _MONTHS:
+        return _MONTHS[word]
+    word = word.lower()
+    return _LOCAL_MONTHS.get(word) or _LOCAL_MONTHS.get(word[:4]) or _LOCAL_MONTHS.get(word[:3])
 
 # Where a kernel message starts inside a line, whatever came before it.
 _ANCHOR = re.compile(
@@ -110,7 +127,10 @@ _P = {
     'iso_any': re.compile(r'(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)([.,]\d+)?(Z|[+-]\d\d:?\d\d| UTC\b)?(?![\d.])'),
     'ctime_any': re.compile(r'(?:\w{3} )?' + _MON + r' +(\d{1,2}) (\d\d):(\d\d):(\d\d) (\d{4})'),
     'syslog_any': re.compile(_MON + r' +(\d{1,2}) (\d\d):(\d\d):(\d\d)(\.\d+)?'),
+    # journalctl in another language: "Mär 14", "avril 16", "déc. 3"
+    'local_any': re.compile(r'(?<!\w)([^\W\d_]{3,9})\.? +(\d{1,2}),? (\d\d):(\d\d):(\d\d)(\.\d+)?'),
     'uptime_any': re.compile(r'\[\s*(\d+\.\d+)\]'),
+    'prog_tag': re.compile(r'(?:^|\s)([\w.-]+)\[\d+\]:\s*$'),
     'host_after': re.compile(r'\s+([^\s:\[\]]+)\s+kernel\b'),
     # --- report lines (searched: a prefix of an unknown shape may remain) ----------------------
     'header': re.compile(r'(?:^| )invoked oom-killer: gfp_mask=(?P<gfp>0x[0-9a-fA-F]+)'),
@@ -249,9 +269,9 @@ def _stamp_in(prefix):
     """A stamp read from a prefix of no known shape: the first time stamp written anywhere in it."""
     up = _P['uptime_any'].search(prefix)
     uptime = float(up.group(1)) if up else None
-    for kind in ('iso', 'ctime', 'syslog'):
+    for kind in ('iso', 'ctime', 'syslog', 'local'):
         m = _P[kind + '_any'].search(prefix)
-        if m:
+        if m and (kind != 'local' or _month(m.group(1))):
             host = _P['host_after'].match(prefix, m.end())
             return _Stamp(kind, m, uptime=uptime, host=host.group(1) if host else None)
     return _Stamp('uptime', uptime=uptime) if up else None
@@ -288,8 +308,8 @@ class _Clock(object):
             # dmesg -T and logread print the local time of the host they ran on
             stamp.epoch = to_epoch(m.group(6), _MONTHS[m.group(1)], m.group(2), m.group(3), m.group(4), m.group(5),
                                    local=True)
-        elif stamp.kind == 'syslog':
-            fields = (_MONTHS[m.group(1)], m.group(2), m.group(3), m.group(4), m.group(5))
+        elif stamp.kind in ('syslog', 'local'):
+            fields = (_month(m.group(1)), m.group(2), m.group(3), m.group(4), m.group(5))
             epoch = to_epoch(self.year, *fields, local=True)
             # no year in the line: a date after the file's mtime is from the year before
             if self.ref_time is not None and epoch > self.ref_time + 86400:
@@ -408,6 +428,9 @@ class _Lines(object):
                 start = len(head) - len(name) if name else start + 1
             pre = msg[:start]
             if pre.strip():
+                tag = _P['prog_tag'].search(pre)
+                if tag and tag.group(1) != 'kernel' and 'kernel' not in pre:
+                    return None, None, False    # another program's own words, not a kernel line
                 if stamp is None or prog != 'kernel':
                     stamp = _stamp_in(pre) or stamp
                 if msg[anchor.start()] != ' ' and not prefixed:

@@ -60,6 +60,8 @@ WANT = (2501, 'java', 1000, 2048, 300, 'memcg')
     ('1725969600.250000 db1 kernel: ', '2024-09-10T12:00:00.250000Z', 'db1'),              # -o short-unix
     ('2024-09-10T14:00:00,250000+02:00 ', '2024-09-10T12:00:00.250000Z', None),            # dmesg --time-format iso
     ('<4>Sep 10 12:00:00 db1 kernel: ', '2024-09-10T12:00:00Z', 'db1'),                    # RFC 3164 with priority
+    ('sept. 10 12:00:00 db1 kernel: ', '2024-09-10T12:00:00Z', 'db1'),                     # French journal
+    ('Okt 10 12:00:00 db1 kernel: ', '2024-10-10T12:00:00Z', 'db1'),                       # German journal
     ('    MESSAGE=', None, None),                                                             # -o verbose
     ('[Tue Sep 10 12:00:00 2024] ', '2024-09-10T12:00:00Z', None),                           # dmesg -T
     ('kern  :err   : [ 8811.001234] ', None, None),                                          # dmesg -x
@@ -104,6 +106,7 @@ def test_node_problem_detector_json_event_on_one_line():
 def test_another_program_quoting_without_a_kernel_prefix_is_not_a_kill():
     # earlyoom and friends print look-alike lines of their own
     assert parse('Sep 10 12:00:00 h earlyoom[12]: Killed process 77 (x) total-vm:1kB, anon-rss:1kB', year=2024) == []
+    assert parse('déc. 10 12:00:00 h earlyoom[12]: Killed process 77 (x) total-vm:1kB, anon-rss:1kB') == []
 
 
 # --- damaged text ------------------------------------------------------------------------------------
