@@ -93,6 +93,7 @@ def _month(word):
     word = word.lower()
     return _LOCAL_MONTHS.get(word) or _LOCAL_MONTHS.get(word[:4]) or _LOCAL_MONTHS.get(word[:3])
 
+
 # Where a kernel message starts inside a line, whatever came before it.
 _ANCHOR = re.compile(
     r' invoked oom-killer:|oom-killer: gfp_mask=|oom-kill:constraint=|'
