@@ -99,6 +99,7 @@ test: lint sanity unit docs importer integration
 
 bench: install
 	$(PY) bench/oom_facts.py
+	$(PY) bench/oom_facts_journal.py
 	$(PY) bench/swap_role.py
 
 clean:

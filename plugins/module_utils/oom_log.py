@@ -1,27 +1,38 @@
 # -*- coding: utf-8 -*-
 # Copyright: oomguard developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Streaming parser of kernel OOM-killer reports: log lines in, one dict per OOM invocation out.
+"""Streaming parser of kernel OOM-killer reports: log lines in, one event value per invocation out.
 
 Private to the oomguard.memory collection: no compatibility promise to other code.
 
-Map of this file:
+Map of this file, from the bytes up:
 
-* ``_split_prefix`` strips whatever the log transport put in front of the kernel message
-  (dmesg ``[uptime]``, ``dmesg -T``, syslog, RFC 3339, journalctl short*, /dev/kmsg records)
-  and keeps the raw stamp; stamps become times only for the few lines that start an event.
-* ``_Parser.feed`` is the state machine.  Outside an OOM report it looks only at lines that
-  contain one of ``NEEDLES`` (every report has a header with ``oom-kill`` or a kill line with
-  ``ill process``); inside a report (``wants_all``) it reads every line.
-* ``parse_lines`` drives it from any iterable of text lines; ``parse_stream`` drives it from a
-  binary file: per chunk it finds the needles with ``bytes.rfind`` and counts the newlines it
-  skips with ``bytes.replace`` (see ``_SCAN_NEEDLES`` and ``_newlines`` for why these two), so a
-  1 GiB log costs little more than one ``grep``.
+* ``oom_scan.Scan`` (its own file) walks a binary stream from needle to needle and hands whole
+  lines to the reader below; ``parse_lines`` hands it any iterable of text lines.
+* ``_Lines`` is the transport layer.  It finds the kernel's own text anywhere in a line
+  (``_ANCHOR``: "invoked oom-killer", "oom-kill:", "Killed process", "Out of memory", ...) and
+  strips whatever precedes it, whatever that is (syslog, RFC 3339/5424, journalctl short*,
+  verbose ``MESSAGE=``, ``dmesg -T``/``-x``, busybox logread, hypervisor logs, ``cat -n``,
+  a login prompt, mail quoting); it reads the time stamp out of that prefix.  It decodes JSON
+  records (journal export, node-problem-detector events) and rejoins lines a mail client or a
+  terminal wrapped (one line of look-ahead, only while a report is being read).
+* ``_Messages`` is the state machine over kernel messages (prefix gone).  Outside a report it
+  looks only at lines with one of ``oom_scan.NEEDLES``; inside a report (``wants_all``) at every
+  line.
+* Events are plain values: ``epoch`` (float UTC seconds or None), ``line`` (1-based int),
+  ``uptime``, ``host``, ``boot``, ``kind``, ... ``format_event`` turns one into the documented
+  fact (ISO time, ``source`` label with line number).
 
 Event semantics: one event per invocation of the OOM killer.  A header ("invoked oom-killer")
 opens an event; the kill line that follows belongs to it.  The kernel rate-limits the header and
 its dump but never the kill line, so a kill line with no open header is an event of its own with
-``trigger: None``; a header with no kill line is an event with ``victim: None``.
+``trigger: None``; a header with no kill line is an event with ``victim: None``.  With
+memory.oom.group ("Tasks in X are going to be killed due to memory.oom.group set") the kill lines
+that follow are more victims of the same invocation (``victims``, each pid once).  "Out of memory
+and no killable processes" gives ``no_killable``, an OOM panic ``panic``; "OOM victim N is already
+exiting" gives an event without a kill (``exiting``).  ``kind`` follows the constraint when the
+kernel printed one (``CONSTRAINT_NONE`` global, ``CONSTRAINT_MEMCG`` memcg, ``CONSTRAINT_CPUSET``
+cpuset, ``CONSTRAINT_MEMORY_POLICY`` mempolicy), else the report's own words.
 
 Detail blocks (only when asked, else absent; None when the report did not print them):
 ``tasks`` is a list of task-table rows keyed by the table's own column names (``pid``, ``uid``,
@@ -37,105 +48,188 @@ from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 import calendar
+import collections
 import json
 import re
 import time
 
-DETAILS = ('tasks', 'meminfo', 'memcg_stats')
+from ansible_collections.oomguard.memory.plugins.module_utils import oom_scan
 
-# Every line that can open an event holds 'oom-kill' (header, oom-kill: summary) or 'Killed
-# process'.  A "Kill process ... score" selection line, printed just before its kill line when the
-# kernel rate-limited the header, is picked up as the line before the kill line.
-NEEDLES = (b'oom-kill', b'Killed process')
-# journald stores non-UTF-8 messages as a list of byte values, which no substring test can see.
-_JSON_BYTES_MARK = '"MESSAGE":['
-# How parse_stream finds NEEDLES in a chunk: (searched, then checked at the hit).  CPython's
-# reverse search (rfind) tests the needle's first byte and jumps len+1 bytes whenever the byte
-# before is not in the needle's bloom mask.  On kernel logs that beats or equals find() for these
-# needles whether the interpreter was built with PGO or not (0.21+0.26 s/GiB on Debian's 3.11,
-# 0.28+0.35 on a plain 3.13 build, against 0.43+0.34 and 0.43+0.35 for find() of NEEDLES):
-# find() of 'Killed process' uses the two-way search keyed on its common last byte 's', and find()
-# of needles under 6 bytes is a loop twice as slow without PGO.  'Killed' scans faster than
-# 'Killed process'; the check keeps the hits exactly those of NEEDLES.  One shared needle such as
-# b'ill' is not cheaper to scan and hits every "will", "still" and "Killing" of ordinary kernel
-# noise (half a million hits per GiB of bench/oom_facts.py's log), each a Python-level check.
-_SCAN_NEEDLES = ((b'oom-kill', None), (b'Killed', b'Killed process'))
-# Below this many bytes, bytes.count (a byte loop) beats copying the slice for _newlines.
-_SMALL_COUNT = 4096
+DETAILS = ('tasks', 'meminfo', 'memcg_stats')
+KINDS = {'CONSTRAINT_NONE': 'global', 'CONSTRAINT_MEMCG': 'memcg', 'CONSTRAINT_CPUSET': 'cpuset',
+         'CONSTRAINT_MEMORY_POLICY': 'mempolicy'}
+_NEEDLE_TEXT = tuple(n.decode('ascii') for n in oom_scan.NEEDLES)
+_JSON_BYTES_MARK = oom_scan.JSON_BYTES_MARK.decode('ascii')
 
 # After a kill line, how many more lines may still tell about it (oom_reaper, group kills).
-_TAIL_LINES = 8
+_TAIL_LINES = 10
 # A report (header to kill line) longer than this is a damaged log, not one report.
 _MAX_REPORT_LINES = 200000
-# No kernel message is this long (printk's limit is 1 KiB); longer "lines" are binary junk.
-_MAX_LINE = 1 << 16
+# TASK_COMM_LEN - 1: the kernel prints at most this many characters of a process name.
+_COMM_LEN = 15
+# A wrapped line was long; shorter lines are not taken as cut by a mail client or terminal.
+_WRAP_MIN = 60
+# Terminal width at which a copied log is cut without regard to words.
+_TERMINAL_WIDTH = 80
 
 _MONTHS = {'Jan': 1, 'Feb': 2, 'Mar': 3, 'Apr': 4, 'May': 5, 'Jun': 6,
            'Jul': 7, 'Aug': 8, 'Sep': 9, 'Oct': 10, 'Nov': 11, 'Dec': 12}
+_MON = r'(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)'
+# Month names of journalctl and syslog in the languages hosts commonly run in (German, French,
+# Spanish, Italian, Portuguese, Dutch), by their lower-case first letters as printed.
+_LOCAL_MONTHS = {
+    'jan': 1, 'janv': 1, 'ene': 1, 'gen': 1, 'feb': 2, 'fév': 2, 'févr': 2, 'fev': 2, 'fevr': 2, 'mär': 3, 'mar': 3,
+    'mars': 3, 'mrt': 3, 'apr': 4, 'avr': 4, 'avril': 4, 'abr': 4, 'may': 5, 'mai': 5, 'mag': 5, 'mei': 5, 'jun': 6,
+    'juin': 6, 'giu': 6, 'jul': 7, 'juil': 7, 'lug': 7, 'aug': 8, 'août': 8, 'aoû': 8, 'ago': 8, 'sep': 9,
+    'sept': 9, 'set': 9, 'oct': 10, 'okt': 10, 'ott': 10, 'out': 10, 'nov': 11, 'dec': 12, 'dez': 12, 'déc': 12,
+    'dic': 12,
+}
+
+
+def _month(word):
+    """1-12 of an English or a localised month abbreviation, else None."""
+    if word in _MONTHS:
+        return _MONTHS[word]
+    word = word.lower()
+    return _LOCAL_MONTHS.get(word) or _LOCAL_MONTHS.get(word[:4]) or _LOCAL_MONTHS.get(word[:3])
+
+
+# Where a kernel message starts inside a line, whatever came before it.
+_ANCHOR = re.compile(
+    r' invoked oom-killer:|oom-killer: gfp_mask=|oom-kill:constraint=|'
+    r'(?:Memory cgroup out of memory|[Oo]ut of [Mm]emory)(?: \([\w ]+\))?: '
+    r'(?=[Kk]ill|OOM victim)|'
+    r'[Kk]ill(?:ed)? process \d|Out of memory and no killable|Kernel panic - not syncing: |oom_reaper: |'
+    r'Tasks? in /|Mem-Info:|CPU: \d+ (?:UID: \d+ )?PID: \d+ Comm: |Pid: \d+, comm: |Tasks state \(|'
+    r'\[\s*pid\s*\]|Memory cgroup stats for |(?:memory|memory\+swap|kmem|swap): usage \d')
+# How a wrapped piece of a kernel line starts (mail clients break at spaces, terminals anywhere).
+_CONT = re.compile(
+    r'(?:total-vm|vsz|anon-rss|file-rss|shmem-rss|pgtables|oom_score_adj|oom_adj|UID|order|nodemask|'
+    r'cpuset|mems_allowed|oom_memcg|task_memcg|global_oom|task|pid|uid|gfp_mask)[:=]|'
+    r',|\d+kB|kB\b|process \d|\(|oom-killer|score \d|or sacrifice|killed as a result|are going to be killed')
 
 _P = {
-    # --- prefixes -------------------------------------------------------------------------
+    # --- prefixes at the start of a line --------------------------------------------------------
+    'quote': re.compile(r'^[\s>]+'),
     'kmsg': re.compile(r'^\d+,\d+,(\d+),[^;]*;'),
     'dmesg': re.compile(r'^\[\s*(\d+\.\d+)\]\s?'),
-    'dmesg_t': re.compile(r'^\[(?:\w{3} )?(\w{3}) +(\d{1,2}) (\d\d):(\d\d):(\d\d) (\d{4})\]\s?'),
-    'syslog': re.compile(r'^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +(\d{1,2}) (\d\d):(\d\d):(\d\d)(\.\d+)? '
+    'syslog': re.compile(r'^' + _MON + r' +(\d{1,2}) (\d\d):(\d\d):(\d\d)(\.\d+)? '
                          r'(?:(?P<host>[^\s:]+) )?(?P<prog>[^\s:\[]+)(?:\[[^\]]*\])?: ?'),
+    # journalctl -o short-unix: "1700000000.123456 host kernel: msg"
+    'unix': re.compile(r'^(\d{9,12}\.\d+) (?:(?P<host>[^\s:]+) )?(?P<prog>[^\s:\[]+)(?:\[[^\]]*\])?: ?'),
     'iso': re.compile(r'^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)? '
                       r'(?:(?P<host>[^\s:]+) )?(?P<prog>[^\s:\[]+)(?:\[[^\]]*\])?: ?'),
     # after "kernel:": relay oddities (": "), a syslog priority "<4>", then maybe "[uptime]"
-    'after_prog': re.compile(r'^(?::\s*)?(?:<\d+>)?(?:\[\s*(\d+\.\d+)\]\s?)?'),
+    'after_prog': re.compile(r'(?::\s*)?(?:<\d+>)?(?:\[\s*(\d+\.\d+)\]\s?)?'),
     # journalctl -o short-monotonic: "[ 12.345678] host kernel: msg"
     'mono_host': re.compile(r'^[^\s:\[]+ kernel: ?'),
-    # --- report lines -------------------------------------------------------------------------
-    'header': re.compile(r'^(?:(?P<name>.*?) )?invoked oom-killer: gfp_mask=(?P<gfp>0x[0-9a-fA-F]+)'),
-    'header_old': re.compile(r'^oom-killer: gfp_mask=(?P<gfp>0x[0-9a-fA-F]+)'),
+    # --- stamps anywhere in a prefix of another shape ------------------------------------------
+    # also dmesg --time-format iso (a comma before the fraction) and journalctl -o short-full (" UTC")
+    'iso_any': re.compile(r'(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)([.,]\d+)?(Z|[+-]\d\d:?\d\d| UTC\b)?(?![\d.])'),
+    'ctime_any': re.compile(r'(?:\w{3} )?' + _MON + r' +(\d{1,2}) (\d\d):(\d\d):(\d\d) (\d{4})'),
+    'syslog_any': re.compile(_MON + r' +(\d{1,2}) (\d\d):(\d\d):(\d\d)(\.\d+)?'),
+    # journalctl in another language: "Mär 14", "avril 16", "déc. 3"
+    'local_any': re.compile(r'(?<!\w)([^\W\d_]{3,9})\.? +(\d{1,2}),? (\d\d):(\d\d):(\d\d)(\.\d+)?'),
+    'uptime_any': re.compile(r'\[\s*(\d+\.\d+)\]'),
+    'prog_tag': re.compile(r'(?:^|\s)([\w.-]+)\[\d+\]:\s*$'),
+    'host_after': re.compile(r'\s+([^\s:\[\]]+)\s+kernel\b'),
+    # --- report lines (searched: a prefix of an unknown shape may remain) ----------------------
+    'header': re.compile(r'(?:^| )invoked oom-killer: gfp_mask=(?P<gfp>0x[0-9a-fA-F]+)'),
+    'header_old': re.compile(r'oom-killer: gfp_mask=(?P<gfp>0x[0-9a-fA-F]+)'),
     'order': re.compile(r'[ ,]order=(-?\d+)(?=[,\s]|$)'),
     'score_adj_eq': re.compile(r'oom_score_adj=(-?\d+)(?=[,\s]|$)'),
-    'cpu': re.compile(r'^(?:CPU: \d+ (?:UID: \d+ )?PID: (\d+) Comm: |Pid: (\d+), comm: )'),
-    'summary': re.compile(r'^oom-kill:constraint=(?P<c>CONSTRAINT_[A-Z_]+)(?=,|$)'),
-    'summary_memcg': re.compile(r',oom_memcg=(.*?),task_memcg='),
-    'summary_task_memcg': re.compile(r',task_memcg=(.*?),task='),
-    'selection': re.compile(r'^(?:(?P<msg>.*?): )?[Kk]ill process (?P<pid>\d+) \((?P<name>.*)\) score '),
-    'kill': re.compile(r'^(?:(?P<msg>.*?): )?Killed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? '
-                       r'\((?P<name>.*)\)(?P<rest>,? (?:UID|total-vm).*|\.?\s*)$'),
-    'kill_pid_only': re.compile(r'^(?:(?P<msg>.*?): )?Killed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? \('),
-    'total_vm': re.compile(r'total-vm:(\d+)kB'),
+    'cpu': re.compile(r'(?:CPU: \d+ (?:UID: \d+ )?PID: (\d+) Comm: |Pid: (\d+), comm: )'),
+    'summary': re.compile(r'oom-kill:constraint=(?P<c>CONSTRAINT_[A-Z_]+)(?=,|$|\s)'),
+    'summary_memcg': re.compile(r',oom_memcg=(.*?)(?=,task_memcg=|,task=|$)'),
+    'summary_task_memcg': re.compile(r',task_memcg=(.*?)(?=,task=|$)'),
+    'summary_task': re.compile(r',task=(.*),pid=(\d+),uid=(\d+)\s*$'),
+    'selection': re.compile(r'[Kk]ill process (?P<pid>\d+) \((?P<name>.*?)\) score '),
+    'kill': re.compile(r'[Kk]illed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? '
+                       r'\((?P<name>.*?)\)(?=,? (?:UID|total-vm|vsz)|\.?\s*$)'),
+    'kill_loose': re.compile(r'[Kk]illed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? \((?P<name>[^)]*)\)'),
+    'kill_pid_only': re.compile(r'[Kk]illed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? \('),
+    'total_vm': re.compile(r'(?:total-vm|vsz):(\d+)kB'),
     'anon_rss': re.compile(r'anon-rss:(\d+)kB'),
     'file_rss': re.compile(r'file-rss:(\d+)kB'),
     'shmem_rss': re.compile(r'shmem-rss:(\d+)kB'),
-    'uid_colon': re.compile(r'UID:(\d+)(?=[,\s]|$)'),
+    'uid_colon': re.compile(r'UID:(\d+)(?!\d)'),
     'uid_rhel7': re.compile(r'^, UID (\d+),'),
     'pgtables': re.compile(r'pgtables:(\d+)kB'),
-    'score_adj_colon': re.compile(r'oom_score_adj:(-?\d+)(?=[,\s]|$)'),
-    'reaper': re.compile(r'^oom_reaper: reaped process (\d+) \('),
-    'exiting': re.compile(r'OOM victim (\d+) \(.*\) is already exiting'),
-    'task_in': re.compile(r'^Task in (?P<task>.+) killed as a result of limit of (?P<limit>.+?)\s*$'),
-    'task_header': re.compile(r'^\[\s*pid\s*\]\s+(.*\bname)\s*$'),
-    'task_row': re.compile(r'^\[\s*(\d+)\]\s+(.*)$'),
-    'meminfo_pairs': re.compile(r'^\s*[a-z_]+:\d+(?:\s+[a-z_]+:\d+)*\s*$'),
+    'score_adj_colon': re.compile(r'oom_score_adj:(-?\d+)(?!\d)'),
+    'reaper': re.compile(r'oom_reaper: reaped process (\d+) \('),
+    'reaper_failed': re.compile(r'oom_reaper: unable to reap pid:(\d+)'),
+    'exiting': re.compile(r'OOM victim (\d+) \((.*?)\) is already exiting'),
+    'group': re.compile(r'Tasks in (.+?) are going to be killed due to memory\.oom\.group set'),
+    'task_in': re.compile(r'Task in (?P<task>.+) killed as a result of limit of (?P<limit>.+?)\s*$'),
+    'task_header': re.compile(r'\[\s*pid\s*\]\s+(.*\bname)\s*$'),
+    'task_row': re.compile(r'\[\s*(\d+)\]\s+(-?\d+\s.*)$'),
+    'meminfo_pairs': re.compile(r'(?:^|\s)[a-z_]+:\d+(?:\s+[a-z_]+:\d+)*\s*$'),
     'pair': re.compile(r'([a-z_]+):(\d+)'),
-    'meminfo_total': re.compile(r'^\s*(?:(Free swap|Total swap)\s+=\s+(\d+)kB|(\d+) (pages RAM|pages reserved|total pagecache pages))\s*$'),
-    'memcg_usage': re.compile(r'^(memory|memory\+swap|kmem|swap|kmem\.tcp|tcpmem): usage (\d+)kB, limit (\d+)kB, failcnt (\d+)'),
-    'memcg_stats_head': re.compile(r'^Memory cgroup stats for (.*?):(.*)$'),
+    'meminfo_total': re.compile(r'(?:(Free swap|Total swap)\s+=\s+(\d+)kB|(\d+) (pages RAM|pages reserved|total pagecache pages))\s*$'),
+    'memcg_usage': re.compile(r'(memory|memory\+swap|kmem|swap|kmem\.tcp|tcpmem): usage (\d+)kB, limit (\d+)kB, failcnt (\d+)'),
+    'memcg_stats_head': re.compile(r'Memory cgroup stats for (.*?):(.*)$'),
     'memcg_stat_kb': re.compile(r'([a-z_]+):(\d+)KB'),
-    'memcg_stat_line': re.compile(r'^\s*([a-z_]+) (\d+)\s*$'),
+    'memcg_stat_line': re.compile(r'(?:^|\s)([a-z_]+) (\d+)\s*$'),
 }
 
 _MEMINFO_TOTAL_KEYS = {'Free swap': 'free_swap_kb', 'Total swap': 'total_swap_kb', 'pages RAM': 'pages_ram',
                        'pages reserved': 'pages_reserved', 'total pagecache pages': 'total_pagecache_pages'}
+_DIGITS_TO_ZERO = dict((ord(c), u'0') for c in u'123456789')
 
 
-def _int(match, group=1):
-    return int(match.group(group)) if match else None
+# --- time: the one place that turns written times into epoch seconds ---------------------------
+
+def tz_offset(text):
+    """Seconds east of UTC of 'Z', '+02:00', '-0530' (ValueError when out of range)."""
+    if not text or text in ('Z', ' UTC'):
+        return 0
+    digits = text[1:].replace(':', '')
+    hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
+    if hours > 23 or minutes > 59:
+        raise ValueError('time zone offset %s is out of range' % text)
+    offset = hours * 3600 + minutes * 60
+    return -offset if text[0] == '-' else offset
 
 
-def _iso(epoch, fraction):
-    """ISO-8601 UTC; microseconds only when the log printed sub-second precision."""
+def to_epoch(year, month, day, hour=0, minute=0, second=0, tz=None, local=False):
+    """Epoch seconds of a wall-clock time: in UTC shifted by `tz` ('Z', '+02:00'), or in the local
+    time zone when `local` (a syslog or dmesg -T stamp).  ValueError for a date not in the calendar."""
+    fields = (int(year), int(month), int(day), int(hour), int(minute), int(second))
+    if not (1 <= fields[1] <= 12 and 1 <= fields[2] <= 31 and fields[3] <= 23 and fields[4] <= 59 and fields[5] <= 60):
+        raise ValueError('%04d-%02d-%02d %02d:%02d:%02d is not a time in the calendar' % fields)
+    if local:
+        return float(time.mktime(fields + (0, 0, -1)))
+    return float(calendar.timegm(fields + (0, 0, 0)) - tz_offset(tz))
+
+
+def iso_utc(epoch, fraction=True):
+    """ISO-8601 UTC text of epoch seconds; microseconds only when the log printed sub-second precision."""
     whole = int(epoch // 1)
     text = time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(whole))
     if fraction:
         text += '.%06d' % int(round((epoch - whole) * 1000000) % 1000000)
     return text + 'Z'
+
+
+def format_event(event, label=None):
+    """The documented fact of one event value: ISO `time`, `source` as '<label>:<line>'.
+
+    label: where it was read; None takes the value's own 'label' (set by oom_sources).
+    """
+    out = dict(event)
+    label = out.pop('label', None) if label is None else label
+    out.pop('label', None)
+    epoch = out.pop('epoch')
+    fraction = out.pop('fraction')
+    out['time'] = iso_utc(epoch, fraction) if epoch is not None else None
+    out['source'] = '%s:%d' % (label, out.pop('line'))
+    victim = out['victim']
+    out['reaped'] = bool(victim and victim.get('reaped'))
+    return out
+
+
+def _int(match, group=1):
+    return int(match.group(group)) if match else None
 
 
 def _drop_elision(msg):
@@ -147,76 +241,211 @@ def _drop_elision(msg):
     return msg
 
 
+def _trigger_name(pre):
+    """The process name just before ' invoked oom-killer', out of whatever prefix precedes it."""
+    cut = max([pre.rfind(sep) + len(sep) for sep in ('] ', ': ', '| ', '" ', '\t') if sep in pre] or [0])
+    name = pre[cut:].strip()
+    if len(name) > _COMM_LEN and ' ' in name:
+        name = name.rsplit(' ', 1)[1]
+    return name or None
+
+
+# --- stamps ----------------------------------------------------------------------------------
+
 class _Stamp(object):
     """The raw time stamp of a line; turned into epoch seconds only when an event needs it."""
-    __slots__ = ('kind', 'match', 'uptime', 'host', 'epoch', 'fraction')
+    __slots__ = ('kind', 'match', 'uptime', 'host', 'epoch', 'fraction', 'boot')
 
-    def __init__(self, kind, match=None, uptime=None, host=None, epoch=None, fraction=False):
+    def __init__(self, kind, match=None, uptime=None, host=None):
         self.kind = kind
         self.match = match
         self.uptime = uptime
         self.host = host
-        self.epoch = epoch
-        self.fraction = fraction
+        self.epoch = None
+        self.fraction = False
+        self.boot = None
 
 
-class _Event(object):
-    __slots__ = ('lineno', 'stamp', 'trigger', 'trigger_pid_seen', 'victim', 'constraint', 'oom_memcg',
-                 'task_memcg', 'memcg_hint', 'global_hint', 'reaped', 'no_killable', 'panic', 'summary_seen',
-                 'selection_seen', 'exiting', 'tasks', 'task_cols', 'meminfo', 'memcg_stats', 'block')
-
-    def __init__(self, lineno, stamp):
-        self.lineno = lineno
-        self.stamp = stamp
-        self.trigger = None
-        self.trigger_pid_seen = False
-        self.victim = None
-        self.constraint = None
-        self.oom_memcg = None
-        self.task_memcg = None
-        self.memcg_hint = False
-        self.global_hint = False
-        self.reaped = False
-        self.no_killable = False
-        self.panic = False
-        self.summary_seen = False
-        self.selection_seen = False
-        self.exiting = False
-        self.tasks = None
-        self.task_cols = None
-        self.meminfo = None
-        self.memcg_stats = None
-        # which multi-line block the next continuation line belongs to: None, 'meminfo', 'stats'
-        self.block = None
+def _stamp_in(prefix):
+    """A stamp read from a prefix of no known shape: the first time stamp written anywhere in it."""
+    up = _P['uptime_any'].search(prefix)
+    uptime = float(up.group(1)) if up else None
+    for kind in ('iso', 'ctime', 'syslog', 'local'):
+        m = _P[kind + '_any'].search(prefix)
+        if m and (kind != 'local' or _month(m.group(1))):
+            host = _P['host_after'].match(prefix, m.end())
+            return _Stamp(kind, m, uptime=uptime, host=host.group(1) if host else None)
+    return _Stamp('uptime', uptime=uptime) if up else None
 
 
-class _Parser(object):
-    """State machine over kernel messages; see the module docstring for the event rules."""
+class _Clock(object):
+    """Epoch seconds of stamps: the year of syslog stamps and the boot time of uptimes."""
 
-    def __init__(self, source, details=(), year=None, boot_time=None, ref_time=None):
-        self.source = source
-        self.details = frozenset(d for d in details if d in DETAILS)
-        self.boot_time = boot_time
+    def __init__(self, year, boot_time, ref_time):
         if ref_time is None and year is None:
             ref_time = time.time()
-        if year is None:
-            year = time.localtime(ref_time).tm_year
-        self.year = year
+        self.year = time.localtime(ref_time).tm_year if year is None else year
         self.ref_time = ref_time
-        self.event = None
-        self.in_report = False
-        self.report_lines = 0
-        self.tail = 0
+        self.boot_time = boot_time
+
+    def fill(self, stamp):
+        if stamp.epoch is not None or stamp.kind is None:
+            return
+        try:
+            self._fill(stamp)
+        except (ValueError, OverflowError):
+            stamp.epoch = None      # a stamp that is no date leaves the time unknown
+
+    def _fill(self, stamp):
+        m = stamp.match
+        if stamp.kind == 'uptime':
+            if self.boot_time is not None and stamp.uptime is not None:
+                stamp.epoch = self.boot_time + stamp.uptime
+                stamp.fraction = True
+        elif stamp.kind == 'unix':
+            stamp.epoch = float(m.group(1))
+            stamp.fraction = '.' in m.group(1)
+        elif stamp.kind == 'ctime':
+            # dmesg -T and logread print the local time of the host they ran on
+            stamp.epoch = to_epoch(m.group(6), _MONTHS[m.group(1)], m.group(2), m.group(3), m.group(4), m.group(5),
+                                   local=True)
+        elif stamp.kind in ('syslog', 'local'):
+            fields = (_month(m.group(1)), m.group(2), m.group(3), m.group(4), m.group(5))
+            epoch = to_epoch(self.year, *fields, local=True)
+            # no year in the line: a date after the file's mtime is from the year before
+            if self.ref_time is not None and epoch > self.ref_time + 86400:
+                epoch = to_epoch(self.year - 1, *fields, local=True)
+            if m.group(6):
+                epoch += float(m.group(6))
+                stamp.fraction = True
+            stamp.epoch = epoch
+        elif stamp.kind == 'iso':
+            fields = [m.group(k) for k in range(1, 7)]
+            stamp.epoch = to_epoch(*fields, tz=m.group(8), local=not m.group(8))
+            if m.group(7):
+                stamp.epoch += float(m.group(7).replace(',', '.'))
+                stamp.fraction = True
+
+
+# --- the transport layer ------------------------------------------------------------------------
+
+# a line held back in case the next one is its wrapped rest
+_Pending = collections.namedtuple('_Pending', 'lineno msg stamp raw_len prefixed')
+
+
+class _Lines(object):
+    """Lines to kernel messages: prefixes stripped, JSON decoded, wrapped lines joined."""
+
+    def __init__(self, messages):
+        self.messages = messages
+        self.pending = None
         self.kmsg_seen = False
+        self.shape = None           # digits-as-zero form of a prefix of no known shape, once seen
+        self.quoted = False         # the last line split was mail-quoted ('> ')
 
     @property
     def wants_all(self):
-        return self.in_report or self.tail > 0
+        return self.pending is not None or self.messages.wants_all
 
-    # --- prefixes ---------------------------------------------------------------------------
+    def feed(self, lineno, line):
+        """Consume one line (str, no newline); return a list of finished events (usually empty)."""
+        if line[:1] == '{':
+            done = self._flush()
+            return done + self._json(lineno, line)
+        msg, stamp, prefixed = self._split(line)
+        if msg is None:
+            return []
+        if self.kmsg_seen and '\\x0a' in msg:
+            done = self._flush()
+            for part in msg.split('\\x0a'):
+                done.extend(self.messages.feed(lineno, part, stamp))
+            return done
+        pending = self.pending
+        if pending is not None and self._continues(pending, msg, prefixed):
+            self.pending = pending._replace(msg=self._join(pending, msg, self.quoted), raw_len=len(line))
+            return []
+        done = self._flush()
+        if self.messages.wants_all or any(n in msg for n in _NEEDLE_TEXT):
+            # held one line: the next may be the rest of it
+            self.pending = _Pending(lineno, msg, stamp, len(line), prefixed)
+        return done
 
-    def _split_prefix(self, line):
-        """Return (message, stamp), or (None, None) for lines that are not kernel messages."""
+    def finish(self):
+        return self._flush() + self.messages.finish()
+
+    def _flush(self):
+        pending = self.pending
+        if pending is None:
+            return []
+        self.pending = None
+        return self.messages.feed(pending.lineno, pending.msg, pending.stamp)
+
+    @staticmethod
+    def _continues(pending, msg, prefixed):
+        """True when `msg` is the rest of the pending line, cut by a mail client or a terminal."""
+        if prefixed or pending.raw_len < _WRAP_MIN:
+            return False        # a line with a prefix of its own is a record of its own
+        text = msg.lstrip()
+        if not text or _ANCHOR.search(msg):
+            return False
+        return pending.prefixed or _CONT.match(text) is not None
+
+    @staticmethod
+    def _join(pending, msg, quoted):
+        head = pending.msg
+        if pending.raw_len == _TERMINAL_WIDTH and not quoted and head[-1:] != ' ' and msg[:1] != ' ':
+            return head + msg       # a terminal cuts at its width, words or not; a mailer at a space
+        text = msg.lstrip()
+        if text[:1] == ',':
+            return head.rstrip() + text
+        return head.rstrip() + ' ' + text
+
+    def _split(self, line):
+        """(message, stamp, prefixed) of one line; message None for a line that is no kernel message."""
+        self.quoted = line[:1] == '>'
+        if line[:1] in ' \t>':
+            if self.kmsg_seen and line[:1] == ' ':
+                # /dev/kmsg dictionary lines (" SUBSYSTEM=...") carry no message
+                stripped = line.lstrip()
+                eq = stripped.find('=')
+                if eq > 0 and stripped[:eq].isupper():
+                    return None, None, False
+            line = line[_P['quote'].match(line).end():]
+        msg, stamp, prog = self._known(line)
+        if stamp is not None and prog in (None, 'kernel') and not any(n in msg for n in _NEEDLE_TEXT):
+            # a clean kernel line of a known prefix: the message starts right here
+            return msg, stamp, True
+        anchor = _ANCHOR.search(msg)
+        if prog is not None and prog != 'kernel':
+            # another program's line counts only when it quotes a kernel line, prefix and all
+            if anchor is None or not ('kernel' in msg[:anchor.start()] or _P['uptime_any'].search(msg, 0, anchor.start())):
+                return None, None, False
+        prefixed = stamp is not None
+        if anchor is not None and anchor.start() > 0:
+            start = anchor.start()
+            if msg[start] == ' ':       # " invoked oom-killer": the process name comes before it
+                head = msg[:start].rstrip()
+                name = _trigger_name(head)
+                start = len(head) - len(name) if name else start + 1
+            pre = msg[:start]
+            if pre.strip():
+                tag = _P['prog_tag'].search(pre)
+                if tag and tag.group(1) != 'kernel' and 'kernel' not in pre:
+                    return None, None, False    # another program's own words, not a kernel line
+                if stamp is None or prog != 'kernel':
+                    stamp = _stamp_in(pre) or stamp
+                if msg[anchor.start()] != ' ' and not prefixed:
+                    self.shape = line[:len(line) - len(msg) + start].translate(_DIGITS_TO_ZERO)
+                prefixed = True
+                msg = msg[start:]
+        elif not prefixed and self.shape is not None:
+            width = len(self.shape)
+            if line[:width].translate(_DIGITS_TO_ZERO) == self.shape:
+                msg, prefixed = line[width:], True
+        return msg, stamp, prefixed
+
+    def _known(self, line):
+        """(message, stamp, program) after a prefix of a known shape at the start of the line."""
         first = line[:1]
         if first == '[':
             m = _P['dmesg'].match(line)
@@ -225,111 +454,54 @@ class _Parser(object):
                 h = _P['mono_host'].match(msg)
                 if h:
                     msg = msg[h.end():]
-                return msg, _Stamp('uptime', uptime=float(m.group(1)))
-            m = _P['dmesg_t'].match(line)
-            if m:
-                return line[m.end():], _Stamp('dmesg_t', m)
-            return line, None
+                return msg, _Stamp('uptime', uptime=float(m.group(1))), None
+            m = _P['ctime_any'].match(line, 1)
+            if m and line[m.end():m.end() + 1] == ']':
+                return line[m.end() + 1:].lstrip(' '), _Stamp('ctime', m), None
+            return line, None, None
         if first.isdigit():
             m = _P['kmsg'].match(line)
             if m:
                 self.kmsg_seen = True
-                return line[m.end():], _Stamp('uptime', uptime=int(m.group(1)) / 1000000.0)
-            m = _P['iso'].match(line)
+                return line[m.end():], _Stamp('uptime', uptime=int(m.group(1)) / 1000000.0), None
+            m = _P['iso'].match(line) or _P['unix'].match(line)
             if m:
-                return self._after_prog(line, m, 'iso')
-            return line, None
-        if first == ' ' and self.kmsg_seen:
-            # /dev/kmsg dictionary lines (" SUBSYSTEM=...") carry no message
-            stripped = line.lstrip()
-            eq = stripped.find('=')
-            if eq > 0 and stripped[:eq].isupper():
-                return None, None
-            return line, None
+                return self._after_prog(line, m, 'iso' if m.re is _P['iso'] else 'unix')
+            return line, None, None
         m = _P['syslog'].match(line) if first.isupper() else None
         if m:
             return self._after_prog(line, m, 'syslog')
-        return line, None
+        return line, None, None
 
-    def _after_prog(self, line, m, kind):
-        if m.group('prog') != 'kernel':
-            return None, None
-        rest = line[m.end():]
-        a = _P['after_prog'].match(rest)
-        uptime = None
-        if a.end():
-            if a.group(1):
-                uptime = float(a.group(1))
-            rest = rest[a.end():]
-        return rest, _Stamp(kind, m, uptime=uptime, host=m.group('host'))
+    @staticmethod
+    def _after_prog(line, m, kind):
+        end = m.end()
+        a = _P['after_prog'].match(line, end)
+        uptime = a.group(1)
+        stamp = _Stamp(kind, m, uptime=float(uptime) if uptime else None, host=m.group('host'))
+        return line[a.end():], stamp, m.group('prog')
 
-    def _epoch(self, stamp):
-        """Fill stamp.epoch (UTC seconds) from whatever the line carried."""
-        if stamp.epoch is not None or stamp.kind is None:
-            return
-        m = stamp.match
-        if stamp.kind == 'uptime':
-            if self.boot_time is not None and stamp.uptime is not None:
-                stamp.epoch = self.boot_time + stamp.uptime
-                stamp.fraction = True
-        elif stamp.kind == 'dmesg_t':
-            # dmesg -T prints local time of the host it ran on
-            mon = _MONTHS.get(m.group(1))
-            if mon:
-                stamp.epoch = time.mktime((int(m.group(6)), mon, int(m.group(2)), int(m.group(3)), int(m.group(4)),
-                                           int(m.group(5)), 0, 0, -1))
-        elif stamp.kind == 'syslog':
-            mon = _MONTHS[m.group(1)]
-            fields = (mon, int(m.group(2)), int(m.group(3)), int(m.group(4)), int(m.group(5)), 0, 0, -1)
-            epoch = time.mktime((self.year,) + fields)
-            # no year in the line: a date after the file's mtime is from the year before
-            if self.ref_time is not None and epoch > self.ref_time + 86400:
-                epoch = time.mktime((self.year - 1,) + fields)
-            if m.group(6):
-                epoch += float(m.group(6))
-                stamp.fraction = True
-            stamp.epoch = epoch
-        elif stamp.kind == 'iso':
-            epoch = float(calendar.timegm((int(m.group(1)), int(m.group(2)), int(m.group(3)),
-                                           int(m.group(4)), int(m.group(5)), int(m.group(6)), 0, 0, 0)))
-            tz = m.group(8)
-            if tz and tz != 'Z':
-                sign = -1 if tz[0] == '-' else 1
-                digits = tz[1:].replace(':', '')
-                epoch -= sign * (int(digits[:2]) * 3600 + int(digits[2:4]) * 60)
-            elif not tz:
-                epoch = time.mktime(time.gmtime(epoch)[:8] + (-1,))
-            if m.group(7):
-                epoch += float(m.group(7))
-                stamp.fraction = True
-            stamp.epoch = epoch
-
-    # --- driving ----------------------------------------------------------------------------
-
-    def feed(self, lineno, line):
-        """Consume one line (str, no newline); return a list of finished events (usually empty)."""
-        if line[:1] == '{':
-            return self._feed_json(lineno, line)
-        msg, stamp = self._split_prefix(line)
-        if msg is None:
-            return []
-        if self.kmsg_seen and '\\x0a' in msg:
-            out = []
-            for part in msg.split('\\x0a'):
-                out.extend(self._message(lineno, part, stamp))
-            return out
-        return self._message(lineno, msg, stamp)
-
-    def _feed_json(self, lineno, line):
+    def _json(self, lineno, line):
         try:
             rec = json.loads(line)
         except ValueError:
-            return self._message(lineno, line, None)
+            rec = None
         if not isinstance(rec, dict):
-            return []
-        ident = rec.get('SYSLOG_IDENTIFIER')
-        transport = rec.get('_TRANSPORT')
-        if transport not in (None, 'kernel') or ident not in (None, 'kernel'):
+            msg, stamp, _prefixed = self._split(line)
+            return self.messages.feed(lineno, msg, stamp) if msg is not None else []
+        if 'MESSAGE' not in rec:
+            # an event of another tool (node-problem-detector, an event exporter) quoting the kernel
+            out = []
+            for text in _strings(rec):
+                for part in text.split('\n'):
+                    msg, stamp, _prefixed = self._split(part)
+                    if msg is not None and _ANCHOR.search(msg):
+                        out.extend(self.messages.feed(lineno, msg, stamp))
+            return out + self._flush()
+        return self._journal_record(lineno, rec)
+
+    def _journal_record(self, lineno, rec):
+        if rec.get('_TRANSPORT') not in (None, 'kernel') or rec.get('SYSLOG_IDENTIFIER') not in (None, 'kernel'):
             return []
         text = rec.get('MESSAGE')
         if isinstance(text, list):
@@ -340,30 +512,88 @@ class _Parser(object):
         if not isinstance(text, str):
             return []
         stamp = _Stamp(None, host=rec.get('_HOSTNAME'))
+        boot = rec.get('_BOOT_ID')
+        stamp.boot = boot if isinstance(boot, str) else None
         try:
             if rec.get('__REALTIME_TIMESTAMP'):
                 stamp.epoch = int(rec['__REALTIME_TIMESTAMP']) / 1000000.0
                 stamp.fraction = True
-            if rec.get('_SOURCE_MONOTONIC_TIMESTAMP'):
-                stamp.uptime = int(rec['_SOURCE_MONOTONIC_TIMESTAMP']) / 1000000.0
+            mono = rec.get('_SOURCE_MONOTONIC_TIMESTAMP') or rec.get('__MONOTONIC_TIMESTAMP')
+            if mono:
+                stamp.uptime = int(mono) / 1000000.0
         except (TypeError, ValueError):
             pass
         out = []
         for part in text.split('\n'):
-            out.extend(self._message(lineno, part, stamp))
+            out.extend(self.messages.feed(lineno, part, stamp))
         return out
+
+
+def _strings(value):
+    """The strings inside a decoded JSON value that hold kernel OOM text."""
+    if isinstance(value, str):
+        if any(n in value for n in _NEEDLE_TEXT) or 'oom_reaper' in value:
+            yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+# --- the state machine over kernel messages ------------------------------------------------------
+
+# What an event knows before any of its lines said more (victims gets a list of its own).
+_EVENT_START = (
+    ('trigger', None), ('trigger_pid_seen', False), ('victim', None), ('constraint', None), ('oom_memcg', None),
+    ('task_memcg', None), ('summary_task', None), ('memcg_hint', False), ('global_hint', False),
+    ('no_killable', False), ('panic', False), ('summary_seen', False), ('selection_seen', False), ('exiting', None),
+    ('group', None), ('tasks', None), ('task_cols', None), ('meminfo', None), ('memcg_stats', None),
+    # which multi-line block the next continuation line belongs to: None, 'meminfo', 'stats'
+    ('block', None),
+)
+
+
+class _Event(object):
+    __slots__ = ('lineno', 'stamp', 'victims') + tuple(name for name, _value in _EVENT_START)
+
+    def __init__(self, lineno, stamp):
+        self.lineno = lineno
+        self.stamp = stamp
+        self.victims = []
+        for name, value in _EVENT_START:
+            setattr(self, name, value)
+
+
+class _Messages(object):
+    """State machine over kernel messages; see the module docstring for the event rules."""
+
+    def __init__(self, clock, details=()):
+        self.clock = clock
+        self.details = frozenset(d for d in details if d in DETAILS)
+        self.event = None
+        self.in_report = False
+        self.report_lines = 0
+        self.tail = 0
+        # victims of recent events by pid, for an oom_reaper line that comes late
+        self.recent = {}
+
+    @property
+    def wants_all(self):
+        return self.in_report or self.tail > 0
 
     def finish(self):
         """End of input: return the open event, if any."""
         done = self._close()
         return [done] if done else []
 
-    # --- the state machine ------------------------------------------------------------------
-
-    def _open(self, lineno, stamp):
+    def _open(self, lineno, stamp, out):
         done = self._close()
+        if done:
+            out.append(done)
         self.event = _Event(lineno, stamp)
-        return done
+        return self.event
 
     def _close(self):
         ev = self.event
@@ -372,9 +602,13 @@ class _Parser(object):
         self.tail = 0
         if ev is None:
             return None
-        return self._to_dict(ev)
+        return self._value(ev)
 
-    def _message(self, lineno, msg, stamp):
+    def _report(self):
+        self.in_report = True
+        self.report_lines = 0
+
+    def feed(self, lineno, msg, stamp):
         """One kernel message (prefix already stripped).  Returns finished events."""
         out = []
         if self.tail > 0:
@@ -391,114 +625,160 @@ class _Parser(object):
                 if done:
                     out.append(done)
         msg = _drop_elision(msg.rstrip('\r\n'))
-        ev = self.event
-
+        first = msg.find('illed process ')
+        if first >= 0:
+            second = msg.find('illed process ', first + 1)
+            if second > 0:
+                # two kill lines run into one (a console without line locking): each is a kill
+                return out + self.feed(lineno, msg[:second - 1], stamp) + self.feed(lineno, msg[second - 1:], stamp)
         if 'oom-kill' in msg:
-            if 'invoked oom-killer:' in msg or msg.startswith('oom-killer:'):
-                m = _P['header'].match(msg) or _P['header_old'].match(msg)
-                if m:
-                    done = self._open(lineno, stamp)
-                    if done:
-                        out.append(done)
-                    self.in_report = True
-                    self.report_lines = 0
-                    self._header(self.event, msg, m)
+            if self._oom_kill(lineno, msg, stamp, out):
                 return out
-            if msg.startswith('oom-kill:'):
-                m = _P['summary'].match(msg)
-                if m:
-                    if ev is None or ev.summary_seen or ev.victim or ev.selection_seen:
-                        done = self._open(lineno, stamp)
-                        if done:
-                            out.append(done)
-                        ev = self.event
-                        self.in_report = True
-                        self.report_lines = 0
-                    self._summary(ev, msg, m)
+        if 'ill' in msg and ('Kill' in msg or 'kill process' in msg or 'killed process' in msg):
+            if self._kill_line(lineno, msg, stamp, out):
                 return out
-
-        if 'Kill' in msg or (self.in_report and 'kill process' in msg):
-            if 'Killed process' in msg:
-                m = _P['kill'].match(msg) or _P['kill_pid_only'].match(msg)
-                if m:
-                    if ev is None or ev.victim is not None:
-                        done = self._open(lineno, stamp)
-                        if done:
-                            out.append(done)
-                        ev = self.event
-                    self._kill(ev, m)
-                    self.in_report = False
-                    self.tail = _TAIL_LINES
+        if 'of memory' in msg or 'panic' in msg or 'already exiting' in msg:
+            if self._no_kill(lineno, msg, stamp, out):
                 return out
-            m = _P['selection'].match(msg)
-            if m:
-                if ev is None or ev.selection_seen or ev.victim is not None:
-                    done = self._open(lineno, stamp)
-                    if done:
-                        out.append(done)
-                    ev = self.event
-                ev.selection_seen = True
-                self._kind_from_message(ev, m.group('msg'))
-                self.in_report = True
-                self.report_lines = 0
-                return out
-
-        if ev is None or not self.wants_all:
-            return out
-        self._report_line(ev, msg)
+        ev = self.event
+        if ev is not None:
+            if 'oom_reaper:' in msg:
+                self._reaper(msg)
+            elif self.wants_all:
+                self._report_line(ev, msg)
+        elif 'oom_reaper:' in msg:
+            self._reaper(msg)
         return out
+
+    def _oom_kill(self, lineno, msg, stamp, out):
+        m = _P['header'].search(msg) or _P['header_old'].search(msg)
+        if m:
+            ev = self._open(lineno, stamp, out)
+            self._report()
+            self._header(ev, msg, m)
+            return True
+        m = _P['summary'].search(msg)
+        if m:
+            ev = self.event
+            if ev is None or ev.summary_seen or ev.victim or ev.selection_seen or ev.no_killable:
+                ev = self._open(lineno, stamp, out)
+                self._report()
+            self._summary(ev, msg[m.start():], m)
+            return True
+        return False
+
+    def _kill_line(self, lineno, msg, stamp, out):
+        if 'illed process' in msg:
+            m = _P['kill'].search(msg) or _P['kill_loose'].search(msg) or _P['kill_pid_only'].search(msg)
+            if not m:
+                return True
+            ev = self.event
+            pid = int(m.group('pid'))
+            if ev is not None and ev.group is not None and ev.victim is not None:
+                if all(v['pid'] != pid for v in ev.victims):
+                    ev.victims.append(self._victim(ev, msg, m))
+                self.tail = _TAIL_LINES
+                return True
+            if ev is None or ev.victim is not None or ev.no_killable or ev.exiting:
+                ev = self._open(lineno, stamp, out)
+            ev.victim = self._victim(ev, msg, m)
+            ev.victims.append(ev.victim)
+            self._kind_from_message(ev, msg[:m.start()])
+            self.in_report = False
+            self.tail = _TAIL_LINES
+            return True
+        m = _P['selection'].search(msg)
+        if m:
+            ev = self.event
+            if ev is None or ev.selection_seen or ev.victim is not None:
+                ev = self._open(lineno, stamp, out)
+            ev.selection_seen = True
+            self._kind_from_message(ev, msg[:m.start()])
+            self._report()
+            return True
+        return False
+
+    def _no_kill(self, lineno, msg, stamp, out):
+        """"no killable processes", an OOM panic, "OOM victim N is already exiting"."""
+        ev = self.event
+        if 'no killable' in msg and 'Out of memory and no killable' in msg:
+            if ev is None or ev.victim is not None or ev.no_killable:
+                ev = self._open(lineno, stamp, out)
+            ev.no_killable = True
+            # before 4.19 (and on some vendor kernels) the kernel panics with this very message
+            ev.panic = ev.panic or 'not syncing' in msg
+        elif 'panic' in msg and 'not syncing' in msg and (
+                'ut of memory' in msg or 'deadlocked on memory' in msg or 'no killable' in msg):
+            if ev is None:
+                ev = self._open(lineno, stamp, out)
+            ev.panic = True
+            if 'no killable' in msg:
+                ev.no_killable = True
+        elif 'already exiting' in msg:
+            m = _P['exiting'].search(msg)
+            if not m:
+                return False
+            if ev is not None and ev.group is not None:
+                return True         # a member of a memory.oom.group kill that is dying already
+            if ev is None or ev.victim is not None or ev.exiting:
+                ev = self._open(lineno, stamp, out)
+            ev.exiting = {'pid': int(m.group(1)), 'name': m.group(2).strip() or None}
+            self._kind_from_message(ev, msg[:m.start()])
+        else:
+            return False
+        self.in_report = False
+        self.tail = _TAIL_LINES
+        return True
+
+    def _reaper(self, msg):
+        m = _P['reaper'].search(msg)
+        failed = None if m else _P['reaper_failed'].search(msg)
+        if not (m or failed):
+            return
+        victim = self.recent.get(int((m or failed).group(1)))
+        if victim is not None:
+            victim['reaped'] = bool(m)
 
     def _report_line(self, ev, msg):
         """A line inside a report (between header and kill, or shortly after the kill)."""
         text = msg.strip()
         if not text:
             return
-        if text.startswith('oom_reaper:'):
-            m = _P['reaper'].match(text)
-            if m and ev.victim and ev.victim['pid'] == int(m.group(1)):
-                ev.reaped = True
+        if text[0] == ',' and ev.summary_seen:
+            # a piece of the oom-kill: summary printed after another CPU's message (pr_cont)
+            self._summary_fields(ev, text)
             return
-        # the kernel ends this line with '...', so the last word is dropped as if elided
-        if 'no killable' in text:
-            ev.no_killable = True
-            self.in_report = False
-            self.tail = _TAIL_LINES
-            return
-        if ('panic' in text and 'ut of memory' in text) or 'deadlocked on memory' in text:
-            ev.panic = True
-            self.in_report = False
-            self.tail = _TAIL_LINES
+        if 'memory.oom.group' in text:
+            m = _P['group'].search(text)
+            if m and ev.victim is not None:
+                ev.group = m.group(1)
             return
         if not self.in_report:
-            if 'is already exiting' in text and ev.victim is None:
-                ev.exiting = True
             return
         if ev.block == 'stats' and ev.memcg_stats is not None:
-            m = _P['memcg_stat_line'].match(text)
+            m = _P['memcg_stat_line'].search(text)
             if m:
                 ev.memcg_stats['stats'][m.group(1)] = int(m.group(2))
                 return
             ev.block = None
-        if text[0] == '[':
+        if 'CPU:' in text or 'Pid:' in text:
+            m = _P['cpu'].search(text)
+            if m:
+                if ev.trigger is not None and not ev.trigger_pid_seen:
+                    ev.trigger['pid'] = int(m.group(1) or m.group(2))
+                    ev.trigger_pid_seen = True
+                return
+        if '[' in text and ']' in text and (_P['task_header'].search(text) or _P['task_row'].search(text)):
             self._task_line(ev, text)
             return
-        if 'is already exiting' in text:
-            ev.exiting = True
-            return
-        if text.startswith('CPU:') or text.startswith('Pid:'):
-            m = _P['cpu'].match(text)
-            if m and ev.trigger is not None and not ev.trigger_pid_seen:
-                ev.trigger['pid'] = int(m.group(1) or m.group(2))
-                ev.trigger_pid_seen = True
-            return
-        if text.startswith('Task in '):
-            m = _P['task_in'].match(text)
+        if 'Task in ' in text:
+            m = _P['task_in'].search(text)
             if m:
                 ev.task_memcg = ev.task_memcg or m.group('task')
                 ev.oom_memcg = ev.oom_memcg or m.group('limit')
                 ev.memcg_hint = True
-            return
-        if text == 'Mem-Info:':
+                return
+        if text.endswith('Mem-Info:'):
             ev.global_hint = True
             ev.block = 'meminfo'
             if 'meminfo' in self.details:
@@ -507,11 +787,11 @@ class _Parser(object):
         if ev.block == 'meminfo':
             self._meminfo_line(ev, text)
             return
-        if 'usage' in text or text.startswith('Memory cgroup stats for '):
+        if 'usage' in text or 'Memory cgroup stats for ' in text:
             self._memcg_line(ev, text)
 
     def _task_line(self, ev, text):
-        m = _P['task_header'].match(text)
+        m = _P['task_header'].search(text)
         if m:
             ev.block = None
             ev.task_cols = m.group(1).split()
@@ -520,9 +800,7 @@ class _Parser(object):
             return
         if ev.task_cols is None or ev.tasks is None:
             return
-        m = _P['task_row'].match(text)
-        if not m:
-            return
+        m = _P['task_row'].search(text)
         cols = ev.task_cols
         parts = m.group(2).split(None, len(cols) - 1)
         if len(parts) != len(cols):
@@ -539,11 +817,11 @@ class _Parser(object):
     def _meminfo_line(self, ev, text):
         if ev.meminfo is None:
             return
-        if _P['meminfo_pairs'].match(text):
+        if _P['meminfo_pairs'].search(text):
             for key, value in _P['pair'].findall(text):
                 ev.meminfo.setdefault(key, int(value))
             return
-        m = _P['meminfo_total'].match(text)
+        m = _P['meminfo_total'].search(text)
         if m:
             if m.group(1):
                 ev.meminfo[_MEMINFO_TOTAL_KEYS[m.group(1)]] = int(m.group(2))
@@ -551,14 +829,14 @@ class _Parser(object):
                 ev.meminfo[_MEMINFO_TOTAL_KEYS[m.group(4)]] = int(m.group(3))
 
     def _memcg_line(self, ev, text):
-        m = _P['memcg_usage'].match(text)
+        m = _P['memcg_usage'].search(text)
         if m:
             ev.memcg_hint = True
             if 'memcg_stats' in self.details:
                 usage = {'usage_kb': int(m.group(2)), 'limit_kb': int(m.group(3)), 'failcnt': int(m.group(4))}
                 self._memcg_stats(ev)[m.group(1)] = usage
             return
-        m = _P['memcg_stats_head'].match(text)
+        m = _P['memcg_stats_head'].search(text)
         if m:
             ev.memcg_hint = True
             if 'memcg_stats' in self.details:
@@ -579,15 +857,18 @@ class _Parser(object):
 
     @staticmethod
     def _header(ev, msg, m):
-        name = m.groupdict().get('name')
+        name = msg[:m.start()].strip() if m.re is _P['header'] else ''
         adj = _P['score_adj_eq'].search(msg, m.end())
-        ev.trigger = {'name': name if name else None, 'pid': None, 'gfp_mask': m.group('gfp'),
+        ev.trigger = {'name': name or None, 'pid': None, 'gfp_mask': m.group('gfp'),
                       'order': _int(_P['order'].search(msg, m.end())), 'oom_score_adj': _int(adj)}
 
-    @staticmethod
-    def _summary(ev, msg, m):
+    def _summary(self, ev, msg, m):
         ev.summary_seen = True
         ev.constraint = m.group('c')
+        self._summary_fields(ev, msg)
+
+    @staticmethod
+    def _summary_fields(ev, msg):
         memcg = _P['summary_memcg'].search(msg)
         if memcg:
             ev.oom_memcg = memcg.group(1)
@@ -596,59 +877,73 @@ class _Parser(object):
         task_memcg = _P['summary_task_memcg'].search(msg)
         if task_memcg:
             ev.task_memcg = task_memcg.group(1)
+        task = _P['summary_task'].search(msg)
+        if task:
+            ev.summary_task = (task.group(1).strip(), int(task.group(2)), int(task.group(3)))
 
-    def _kill(self, ev, m):
-        ev.exiting = False
+    def _victim(self, ev, msg, m):
+        """The victim dict of a kill line (remembered for an oom_reaper line that may come late)."""
+        victim = self._victim_fields(msg, m)
+        if len(self.recent) >= 256:
+            self.recent = dict(list(self.recent.items())[-64:])
+        self.recent[victim['pid']] = victim
+        return victim
+
+    @staticmethod
+    def _victim_fields(msg, m):
         groups = m.groupdict()
-        rest = groups.get('rest') or ''
+        rest = msg[m.end():]
+        # fields end where another kill line starts (two messages run into one line)
+        other = rest.find('illed process ')
+        if other >= 0:
+            rest = rest[:other]
         uid = groups.get('uid')
-        victim = {'pid': int(m.group('pid')), 'name': groups.get('name'), 'uid': int(uid) if uid else None,
+        name = groups.get('name')
+        victim = {'pid': int(m.group('pid')), 'name': name.strip() or None if name is not None else None,
+                  'uid': int(uid) if uid else None,
                   'total_vm_kb': _int(_P['total_vm'].search(rest)), 'anon_rss_kb': _int(_P['anon_rss'].search(rest)),
                   'file_rss_kb': _int(_P['file_rss'].search(rest)), 'shmem_rss_kb': _int(_P['shmem_rss'].search(rest)),
                   'pgtables_kb': _int(_P['pgtables'].search(rest)),
-                  'oom_score_adj': _int(_P['score_adj_colon'].search(rest))}
+                  'oom_score_adj': _int(_P['score_adj_colon'].search(rest)), 'reaped': False}
         if victim['uid'] is None:
             victim['uid'] = _int(_P['uid_colon'].search(rest) or _P['uid_rhel7'].match(rest))
-        ev.victim = victim
-        self._kind_from_message(ev, groups.get('msg'))
+        return victim
 
     @staticmethod
     def _kind_from_message(ev, text):
         if not text:
             return
-        if text.endswith('Memory cgroup out of memory'):
+        if 'Memory cgroup out of memory' in text:
             ev.memcg_hint = True
-        elif text.endswith('Out of memory'):
+        elif 'Out of memory' in text:
             # "Out of Memory" (capital M, 2.x) said nothing about the scope
             ev.global_hint = True
 
-    def _to_dict(self, ev):
+    def _value(self, ev):
         stamp = ev.stamp
-        epoch = uptime = host = None
+        epoch = uptime = host = boot = None
         fraction = False
         if stamp is not None:
-            self._epoch(stamp)
-            epoch, uptime, host, fraction = stamp.epoch, stamp.uptime, stamp.host, stamp.fraction
-        if ev.constraint == 'CONSTRAINT_MEMCG' or ev.oom_memcg or ev.memcg_hint:
+            self.clock.fill(stamp)
+            epoch, uptime, host, fraction, boot = stamp.epoch, stamp.uptime, stamp.host, stamp.fraction, stamp.boot
+        if ev.constraint in KINDS:
+            kind = KINDS[ev.constraint]
+        elif ev.oom_memcg or ev.memcg_hint:
             kind = 'memcg'
-        elif ev.global_hint or ev.constraint:
+        elif ev.global_hint:
             kind = 'global'
         else:
             kind = None
+        if ev.summary_task is not None:
+            name, pid, uid = ev.summary_task
+            for victim in ev.victims:
+                if victim['pid'] == pid and victim['uid'] is None:
+                    victim['uid'] = uid
         out = {
-            'time': _iso(epoch, fraction) if epoch is not None else None,
-            'uptime': uptime,
-            'host': host,
-            'source': '%s:%d' % (self.source, ev.lineno),
-            'kind': kind,
-            'constraint': ev.constraint,
-            'oom_memcg': ev.oom_memcg,
-            'task_memcg': ev.task_memcg,
-            'trigger': ev.trigger,
-            'victim': ev.victim,
-            'reaped': ev.reaped,
-            'no_killable': ev.no_killable,
-            'panic': ev.panic,
+            'epoch': epoch, 'fraction': fraction, 'line': ev.lineno, 'uptime': uptime, 'host': host, 'boot': boot,
+            'kind': kind, 'constraint': ev.constraint, 'oom_memcg': ev.oom_memcg, 'task_memcg': ev.task_memcg,
+            'trigger': ev.trigger, 'victim': ev.victim, 'victims': ev.victims,
+            'no_killable': ev.no_killable, 'panic': ev.panic, 'exiting': ev.exiting,
         }
         if 'tasks' in self.details:
             out['tasks'] = ev.tasks
@@ -659,34 +954,37 @@ class _Parser(object):
         return out
 
 
-def parse_lines(lines, source, details=(), year=None, boot_time=None, ref_time=None):
-    """Yield events (dicts) from an iterable of text lines, in file order.
+def _reader(details, year, boot_time, ref_time):
+    return _Lines(_Messages(_Clock(year, boot_time, ref_time), details))
+
+
+def parse_lines(lines, details=(), year=None, boot_time=None, ref_time=None):
+    """Yield event values from an iterable of text lines, in file order.
 
     lines: str (or bytes, decoded as UTF-8 with replacement), with or without the newline.
-    source: label such as '/var/log/kern.log' or 'kmsg'; each event's 'source' is
-    '<source>:<line>' with the 1-based line of the event's first line.
     details: any of 'tasks', 'meminfo', 'memcg_stats' to attach those blocks.
     year: the year of syslog lines that carry none; ref_time (epoch seconds, normally the file's
     mtime) makes a date later than it count as the year before (New Year roll-back).  With
     neither, the current year and time are used.
     boot_time: epoch seconds of this boot; turns dmesg/kmsg uptimes into absolute times (None:
-    those events get time None).
-    Holds at most one event in memory.
+    those events get epoch None).
+    Each value's 'line' is the 1-based line of the event's first line; ``format_event`` makes
+    the documented fact of it.  Holds at most one event in memory.
     """
-    parser = _Parser(source, details, year, boot_time, ref_time)
+    reader = _reader(details, year, boot_time, ref_time)
     for lineno, line in enumerate(lines, 1):
         if isinstance(line, bytes):
             line = line.decode('utf-8', 'replace')
-        if not parser.wants_all:
-            if 'oom-kill' not in line and 'Kill' not in line and not (line[:1] == '{' and _JSON_BYTES_MARK in line):
+        if not reader.wants_all:
+            if not any(n in line for n in _NEEDLE_TEXT) and not (line[:1] == '{' and _JSON_BYTES_MARK in line):
                 continue
-        yield from parser.feed(lineno, line.rstrip('\r\n'))
-    yield from parser.finish()
+        yield from reader.feed(lineno, line.rstrip('\r\n'))
+    yield from reader.finish()
 
 
-def parse_stream(stream, source, details=(), year=None, boot_time=None, ref_time=None, end=None, stats=None,
+def parse_stream(stream, details=(), year=None, boot_time=None, ref_time=None, end=None, stats=None,
                  chunk_size=1 << 20):
-    """Like parse_lines, for a binary file object (plain or gzip): jumps from needle to needle.
+    """Like parse_lines, for a binary file object (plain or compressed): jumps from needle to needle.
 
     Reads fixed-size chunks, so memory stays at a few chunk sizes whatever the file size.
     Invalid UTF-8 and binary junk are decoded with replacement characters.
@@ -694,173 +992,10 @@ def parse_stream(stream, source, details=(), year=None, boot_time=None, ref_time
     was when called, unless a report is still open there (then read on until it is over).
     stats: a dict that receives 'lines' (lines read) and 'lines_at_end' (lines before `end`).
     """
-    parser = _Parser(source, details, year, boot_time, ref_time)
-    scan = _Scan(stream, parser, end, chunk_size)
+    reader = _reader(details, year, boot_time, ref_time)
+    scan = oom_scan.Scan(stream, reader, end, chunk_size)
     yield from scan.run()
-    yield from parser.finish()
+    yield from reader.finish()
     if stats is not None:
         stats['lines'] = scan.lines
         stats['lines_at_end'] = scan.lines if scan.lines_at_end is None else scan.lines_at_end
-
-
-def _newlines(data, start=0, end=None):
-    """Number of b'\n' in data[start:end].
-
-    bytes.count of one byte is a plain byte loop (about 1 s/GiB on CPython 3.11); replace() of one
-    byte by nothing finds them with memchr and copies the rest (about 0.25 s/GiB), so count the
-    bytes it removed.  The whole chunk needs no slice; a part is sliced first unless it is small.
-    """
-    if end is None:
-        end = len(data)
-    if end - start < _SMALL_COUNT:
-        return data.count(b'\n', start, end)
-    if start or end != len(data):
-        data = data[start:end]
-    return len(data) - len(data.replace(b'\n', b''))
-
-
-def _anchors(data, start, end, needles):
-    """Offsets of the needle hits in data[start:end] (whole lines), in ascending order."""
-    found = []
-    for needle, whole in needles:
-        back = len(needle) - 1
-        at = data.rfind(needle, start, end)
-        while at >= 0:
-            if whole is None or data.startswith(whole, at):
-                found.append(at)
-            at = data.rfind(needle, start, at + back)
-    found.sort()
-    return found
-
-
-class _Scan(object):
-    """The needle-to-needle walk of parse_stream, with its line count."""
-
-    def __init__(self, stream, parser, end, chunk_size):
-        self.stream = stream
-        self.parser = parser
-        self.end = end
-        self.chunk_size = chunk_size
-        self.needles = NEEDLES              # tested on one line with `in`
-        self.scan_needles = _SCAN_NEEDLES   # searched in a chunk, see _SCAN_NEEDLES
-        self.lines = 0              # lines consumed so far = number of the last line fed
-        self.lines_at_end = None
-        self.stopped = False
-        # (number, bytes) of a skipped "Kill process ... score" line that ended the previous chunk:
-        # a kill line opening the next chunk belongs to its event.
-        self.held = None
-
-    def _line(self, raw):
-        self.lines += 1
-        return self.parser.feed(self.lines, raw.decode('utf-8', 'replace').rstrip('\r'))
-
-    def run(self):
-        parser = self.parser
-        carry = None                # start of a line that goes on in the next chunk
-        carry_at = 0                # its stream offset
-        base = 0                    # stream offset of data[0]
-        first = True
-        while True:
-            data = self.stream.read(self.chunk_size)
-            if first:
-                first = False
-                # journald JSON export: non-UTF-8 messages are byte lists no substring test can see
-                if data[:1] == b'{':
-                    self.needles = NEEDLES + (b'"MESSAGE":[',)
-                    self.scan_needles = _SCAN_NEEDLES + ((b'"MESSAGE":[', None),)
-            if not data:
-                if carry is not None and not self._stop_at(carry_at):
-                    yield from self._line(carry)
-                return
-            pos = 0
-            if carry is not None:
-                nl = data.find(b'\n')
-                if nl < 0:
-                    # only binary junk has lines this long: keep their start, drop the rest
-                    if len(carry) < _MAX_LINE:
-                        carry += data[:_MAX_LINE - len(carry)]
-                    base += len(data)
-                    continue
-                if self._stop_at(carry_at):
-                    return
-                line = carry + data[:nl] if len(carry) < _MAX_LINE else carry
-                carry = None
-                if parser.wants_all or any(n in line for n in self.needles):
-                    yield from self._held()
-                    yield from self._line(line)
-                else:
-                    self.lines += 1
-                    self._hold(line)
-                pos = nl + 1
-            last = data.rfind(b'\n') + 1
-            if last > pos:
-                yield from self._chunk(data, pos, last, base)
-                if self.stopped:
-                    return
-                pos = last
-            if pos < len(data):
-                carry = data[pos:pos + _MAX_LINE]
-                carry_at = base + pos
-            base += len(data)
-
-    def _held(self):
-        """Feed the held selection line when it is the line just before the next one."""
-        if self.held is not None and self.held[0] == self.lines:
-            return self.parser.feed(self.held[0], self.held[1].decode('utf-8', 'replace').rstrip('\r'))
-        return ()
-
-    def _hold(self, raw):
-        """Remember the line just skipped (numbered self.lines) when it is a selection line."""
-        self.held = (self.lines, raw) if b'ill process' in raw else None
-
-    def _stop_at(self, offset):
-        """True when the scan must stop before the line at `offset` (records the line count)."""
-        if self.end is None or offset < self.end:
-            return False
-        if self.lines_at_end is None:
-            self.lines_at_end = self.lines
-        if self.parser.wants_all:
-            return False
-        self.stopped = True
-        return True
-
-    def _chunk(self, data, pos, last, base):
-        """Lines data[pos:last] (whole lines): jump to needle hits, read every line inside reports."""
-        parser = self.parser
-        hits = _anchors(data, pos, last, self.scan_needles)
-        k = 0
-        begin = pos
-        end_rel = None if self.end is None else self.end - base
-        while pos < last:
-            if end_rel is not None and pos >= end_rel and self._stop_at(base + pos):
-                return
-            if not parser.wants_all:
-                limit = last if end_rel is None or end_rel <= pos else min(last, end_rel)
-                while k < len(hits) and hits[k] < pos:
-                    k += 1
-                hit = hits[k] if k < len(hits) else -1
-                if hit < 0 or hit >= limit:
-                    if pos == begin and limit == last:
-                        # no anchor in this chunk (the usual case): count it whole, without a copy;
-                        # data[:begin] holds one newline, the end of the line carried in
-                        self.lines += _newlines(data) - (1 if begin else 0)
-                    else:
-                        self.lines += _newlines(data, pos, limit)
-                    if limit == last:
-                        self._hold(data[(data.rfind(b'\n', pos, limit - 1) + 1 or pos):limit - 1])
-                    pos = limit
-                    continue
-                start = data.rfind(b'\n', pos, hit) + 1 or pos
-                if start == pos == begin:
-                    yield from self._held()
-                if start > pos:
-                    # a "Kill process ... score" line just before the kill line opens its event
-                    prev = data.rfind(b'\n', pos, start - 1) + 1 or pos
-                    if data.find(b'ill process', prev, start) >= 0:
-                        start = prev
-                    self.lines += _newlines(data, pos, start)
-                    pos = start
-            nl = data.find(b'\n', pos)
-            raw = data[pos:nl]
-            pos = nl + 1
-            yield from self._line(raw)

@@ -13,9 +13,14 @@ short_description: Kernel OOM-killer reports from every log source, and the memo
 version_added: 0.1.0
 description:
   - Reads every kernel out-of-memory (OOM) killer report it can find (the systemd journal,
-    C(/dev/kmsg) or C(dmesg), and syslog files, plain or gzipped) and returns each invocation
+    C(/dev/kmsg) or C(dmesg), and syslog files, plain or compressed) and returns each invocation
     of the OOM killer as a structured event under C(ansible_facts.oom.events), with who
     triggered it, which cgroup hit its limit, who was killed and how big it was.
+  - Finds the kernel's own text wherever a line puts it, whatever precedes it (syslog, RFC 3339
+    or RFC 5424 stamps, any C(journalctl -o) format, C(dmesg -T) or C(-x), busybox C(logread),
+    hypervisor logs, console prompts, line numbers, mail quoting, JSON events of other tools),
+    and rejoins lines a mail client or a terminal wrapped. What a damaged excerpt no longer
+    holds is null, never guessed.
   - Understands the report formats of kernels 2.4/2.6 to 6.x, including RHEL backports, the
     5.0+ C(oom-kill:) summary line, cgroup v1 and v2 paths, rate-limited reports and
     truncated logs. An event found in two sources is reported once.
@@ -37,11 +42,17 @@ options:
         C(/var/log/kern.log), C(/var/log/syslog), C(/var/log/messages) and their rotated
         siblings (C(.1), C(.2.gz), ...) exist.
       - V(kmsg) reads the kernel ring buffer from C(/dev/kmsg); V(dmesg) runs C(dmesg);
-        V(journal) runs C(journalctl -k) over every boot the journal keeps.
-      - Anything else is a file path or a glob (plain or C(.gz) files), for example
-        C(/var/log/kern.log*).
-      - A source that is missing or unreadable gives a warning, unless it is the only
-        source named, which fails the task.
+        V(journal) streams the kernel messages of every boot the journal keeps, one
+        C(journalctl -o short-unix -b BOOT _TRANSPORT=kernel) per boot (C(-o json) where
+        C(journalctl) is too old for that), with O(since) passed to C(journalctl).
+      - Anything else is a file path or a glob, for example C(/var/log/kern.log*). Files may be
+        plain, C(.gz), C(.xz) or C(.bz2), or C(.zst) where the C(zstd) command exists. Only
+        regular files are read; a device, FIFO, socket or directory is refused (use the keyword
+        V(kmsg) for the kernel ring buffer, not the path C(/dev/kmsg)).
+      - A source that is missing, unreadable, not a regular file or damaged (a corrupt or cut
+        compressed file) gives a warning and is skipped, unless it is the only source named,
+        which fails the task. A glob's matches never fail the task one by one; a bad rotated
+        file is a warning. RV(ansible_facts.oom.sources_read) lists what was read and what not.
     type: list
     elements: str
     default: [auto]
@@ -147,13 +158,23 @@ ansible_facts:
             host:
               description: The host name from a syslog or journal prefix, or null.
               type: str
+            boot:
+              description: The journal's boot ID of the event (source V(journal) or a journal JSON export), else null.
+              type: str
             source:
               description: Where the event was read, with the line number of its first line.
               type: str
               sample: /var/log/kern.log:1234
             kind:
-              description: V(memcg) when a memory cgroup hit its limit, V(global) when the whole machine ran out, null when the excerpt does not tell.
+              description:
+                - What ran out. When the kernel printed a constraint it decides, one to one -
+                  C(CONSTRAINT_NONE) V(global), C(CONSTRAINT_MEMCG) V(memcg), C(CONSTRAINT_CPUSET) V(cpuset),
+                  C(CONSTRAINT_MEMORY_POLICY) V(mempolicy).
+                - Without one (kernels before 4.19, or an excerpt without the C(oom-kill:) line) V(memcg) when the
+                  report shows a memory cgroup at its limit, V(global) when it says "Out of memory" or shows the
+                  machine's Mem-Info, and null when the excerpt does not tell.
               type: str
+              choices: [global, memcg, cpuset, mempolicy]
               sample: memcg
             constraint:
               description: The kernel's constraint (V(CONSTRAINT_NONE), V(CONSTRAINT_MEMCG), V(CONSTRAINT_CPUSET), V(CONSTRAINT_MEMORY_POLICY)) or null.
@@ -173,16 +194,27 @@ ansible_facts:
               description:
                 - The killed process, or null. Sizes in kB; a field the kernel version did not print is null.
                 - Keys C(pid), C(name), C(uid), C(total_vm_kb), C(anon_rss_kb), C(file_rss_kb), C(shmem_rss_kb),
-                  C(pgtables_kb), C(oom_score_adj).
+                  C(pgtables_kb), C(oom_score_adj), C(reaped). C(uid) comes from the C(oom-kill:) line when the kill
+                  line lacks it.
+                - When the kernel sacrificed a child of the selected process, the child is the victim.
+              type: dict
+            victims:
+              description:
+                - Every process this invocation killed, in the order killed, each pid once; the first is RV(ansible_facts.oom.events[].victim).
+                - More than one when memory.oom.group made the kernel kill the whole cgroup.
+              type: list
+              elements: dict
+            exiting:
+              description: When the kernel chose a process that was already exiting and killed nothing, that process (C(pid), C(name)); else null.
               type: dict
             reaped:
-              description: True when the oom_reaper reported reaping the victim's memory.
+              description: True when the oom_reaper reported reaping the victim's memory; false when it did not, or said it was unable to.
               type: bool
             no_killable:
               description: True when the kernel found no process it could kill.
               type: bool
             panic:
-              description: True when the kernel panicked instead of killing (C(vm.panic_on_oom)).
+              description: True when the kernel panicked on this OOM (C(vm.panic_on_oom), or nothing killable).
               type: bool
             tasks:
               description: With O(details=tasks), the task table rows (pid, uid, tgid, total_vm, rss and the other printed columns, name).
@@ -206,7 +238,7 @@ ansible_facts:
               description: Number of OOM killer invocations.
               type: int
             kills:
-              description: Number of processes killed.
+              description: Number of processes killed (every victim of a group kill counts).
               type: int
             first:
               description: Time of the oldest event, or null.
@@ -222,6 +254,16 @@ ansible_facts:
               description: Events per cgroup whose limit was hit.
               type: dict
               sample: {/system.slice/app.service: 2}
+        sources_read:
+          description:
+            - One entry per source looked at, so a CI job can tell "no OOM" from "could not look".
+            - C(source) the keyword or path, C(status) V(read) or V(skipped), C(reason) null or one of
+              V(missing), V(permission), V(empty), V(not a regular file), V(corrupt), V(no decompressor), V(unreadable),
+              and C(events) the number of events read from it (before merging copies seen in two sources).
+          returned: always
+          type: list
+          elements: dict
+          sample: [{source: journal, status: skipped, reason: missing, events: 0}, {source: kmsg, status: read, reason: null, events: 2}]
         counters:
           description: The kernel's own OOM counters (since boot).
           returned: always
@@ -262,15 +304,23 @@ ansible_facts:
 '''
 
 import heapq
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.oomguard.memory.plugins.module_utils import procfs
-from ansible_collections.oomguard.memory.plugins.module_utils.oom_sources import (
-    OomSourceError, collect_events, parse_since, summarize)
+from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
+from ansible_collections.oomguard.memory.plugins.module_utils.oom_log import format_event
+from ansible_collections.oomguard.memory.plugins.module_utils.oom_sources import collect, parse_since, summarize
 
 # Tests point the /proc and /sys readers at a fake tree through this.
 ROOT = '/'
+
+
+class OptionError(OomguardError):
+    """An option value the module refuses."""
+
+
+class HostError(OomguardError):
+    """A kernel file every run needs (/proc/meminfo) cannot be read."""
 
 
 def argument_spec():
@@ -338,37 +388,58 @@ def counters(warn):
     return {'vmstat_oom_kill': vmstat.get('oom_kill'), 'memcg': memcg}
 
 
-def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    params = module.params
+def check_options(params):
+    """Refuse option values no source or count can mean, naming the option."""
     for name in ('max_events', 'top'):
         if params[name] < 0:
-            module.fail_json(msg='%s must be 0 or more, got %d' % (name, params[name]))
+            raise OptionError('%s must be 0 or more, got %d' % (name, params[name]))
     if not params['sources']:
-        module.fail_json(msg='sources is empty; name at least one source, or leave it out for auto')
+        raise OptionError('sources is empty; name at least one source, or leave it out for auto')
 
-    def run_command(argv):
-        return module.run_command(argv, environ_update={'LC_ALL': 'C'})
 
+def gather(module):
+    """All facts under ansible_facts.oom."""
+    params = module.params
+    check_options(params)
     try:
         boot_time = procfs.read_boot_time(ROOT)
     except procfs.ProcError as exc:
         module.warn('%s; kernel uptimes stay uptimes (event times null)' % exc)
         boot_time = None
     try:
-        now = time.time()
-        since = parse_since(params['since'], now=now, boot_time=boot_time) if params['since'] else None
-        events = collect_events(params['sources'], run_command, module.warn, since=since,
-                                details=params['details'], root=ROOT, boot_time=boot_time, now=now)
-        facts = {
-            'summary': summarize(events),
-            'events': events[-params['max_events']:] if params['max_events'] else [],
-            'counters': counters(module.warn),
-            'memory': memory_state(module.warn),
-            'pressure': procfs.read_pressure(ROOT, 'memory', module.warn),
-            'top_processes': top_processes(params['top']),
-        }
-    except (OomSourceError, ValueError, procfs.ProcError) as exc:
+        since = parse_since(params['since'], boot_time=boot_time) if params['since'] else None
+    except ValueError as exc:
+        raise OptionError(str(exc))
+
+    def run_command(argv):
+        return module.run_command(argv, environ_update={'LC_ALL': 'C'})
+
+    values, sources_read = collect(params['sources'], run_command, module.warn, since=since,
+                                   details=params['details'], root=ROOT, boot_time=boot_time)
+    events = [format_event(value) for value in values]
+    try:
+        return host_facts(module, params, events, sources_read)
+    except procfs.ProcError as exc:
+        raise HostError(str(exc))
+
+
+def host_facts(module, params, events, sources_read):
+    return {
+        'summary': summarize(events),
+        'events': events[-params['max_events']:] if params['max_events'] else [],
+        'sources_read': sources_read,
+        'counters': counters(module.warn),
+        'memory': memory_state(module.warn),
+        'pressure': procfs.read_pressure(ROOT, 'memory', module.warn),
+        'top_processes': top_processes(params['top']),
+    }
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    try:
+        facts = gather(module)
+    except OomguardError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, ansible_facts={'oom': facts})
 

@@ -26,8 +26,7 @@ def fixture_users(module):
     """Functions pytest may call with fixtures: module-level ones and methods of Test classes."""
     for node in module.body:
         if isinstance(node, ast.ClassDef) and node.name.startswith('Test'):
-            for item in node.body:
-                yield item
+            yield from node.body
         yield node
 
 

@@ -11,21 +11,26 @@ import os
 
 import pytest
 
-from ansible_collections.oomguard.memory.plugins.module_utils.oom_log import parse_lines, parse_stream
-from ansible_collections.oomguard.memory.plugins.module_utils.oom_log import NEEDLES, _SCAN_NEEDLES, _anchors, _newlines
+from ansible_collections.oomguard.memory.plugins.module_utils import oom_log
+from ansible_collections.oomguard.memory.plugins.module_utils.oom_log import format_event
+from ansible_collections.oomguard.memory.plugins.module_utils.oom_scan import NEEDLES, SCAN_NEEDLES, anchors, newlines
+
+
+def parse_lines(lines, label, **kw):
+    """Event facts, as the module shows them, of oom_log.parse_lines."""
+    return (format_event(e, label) for e in oom_log.parse_lines(lines, **kw))
+
+
+def parse_stream(stream, label, **kw):
+    return (format_event(e, label) for e in oom_log.parse_stream(stream, **kw))
+
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'oom-logs')
 ALL = ('tasks', 'meminfo', 'memcg_stats')
 
-# fixture key -> path into the event dict
-FIELDS = {
-    'victim_pid': ('victim', 'pid'), 'victim_name': ('victim', 'name'), 'uid': ('victim', 'uid'),
-    'anon_rss_kb': ('victim', 'anon_rss_kb'), 'oom_score_adj': ('victim', 'oom_score_adj'),
-    'kind': ('kind',), 'constraint': ('constraint',), 'memcg': ('oom_memcg',), 'task_memcg': ('task_memcg',),
-    'trigger': ('trigger', 'name'), 'trigger_pid': ('trigger', 'pid'), 'gfp_mask': ('trigger', 'gfp_mask'),
-    'order': ('trigger', 'order'), 'trigger_oom_score_adj': ('trigger', 'oom_score_adj'),
-    'reaped': ('reaped',), 'no_killable': ('no_killable',),
-}
+# fixture key -> path into the event dict (shared with bench/oom_fixture_score.py)
+with open(os.path.join(FIXTURES, '..', 'oom-fields.json')) as _f:
+    FIELDS = json.load(_f)
 
 
 def lines(text):
@@ -68,6 +73,8 @@ def test_public_excerpts(json_path):
         for key, value in want.items():
             if key == 'task_table_rows':
                 assert len(got['tasks']) == value
+            elif key == 'victim_pids':
+                assert [v['pid'] for v in got['victims']] == value
             elif key == 'meminfo':
                 assert dict((k, got['meminfo'].get(k)) for k in value) == value
             else:
@@ -95,7 +102,8 @@ def test_dmesg_uptime_with_boot_time():
     assert ev['uptime'] == 1234.56789
     assert ev['time'] == '2023-11-14T22:33:54.567890Z'
     assert ev['victim'] == {'pid': 2501, 'name': 'java', 'uid': 1000, 'total_vm_kb': 4096, 'anon_rss_kb': 2048,
-                            'file_rss_kb': 8, 'shmem_rss_kb': 0, 'pgtables_kb': 64, 'oom_score_adj': 300}
+                            'file_rss_kb': 8, 'shmem_rss_kb': 0, 'pgtables_kb': 64, 'oom_score_adj': 300,
+                            'reaped': False}
     assert ev['kind'] == 'global' and ev['trigger'] is None
 
 
@@ -104,14 +112,12 @@ def test_dmesg_uptime_without_boot_time_has_no_time():
     assert ev['time'] is None and ev['uptime'] == 5.000001
 
 
-def test_dmesg_t_is_local_time(set_tz):
-    set_tz('UTC')
+def test_dmesg_t_is_local_time(utc):
     ev = one('[Tue Sep 10 12:00:00 2024] ' + KILL_5X)
     assert ev['time'] == '2024-09-10T12:00:00Z'
 
 
-def test_syslog_with_uptime_and_host(set_tz):
-    set_tz('UTC')
+def test_syslog_with_uptime_and_host(utc):
     ev = one('Sep 10 12:00:00 db-1 kernel: [ 99.500000] ' + KILL_5X, year=2024)
     assert ev['host'] == 'db-1' and ev['uptime'] == 99.5 and ev['time'] == '2024-09-10T12:00:00Z'
 
@@ -121,8 +127,7 @@ def test_syslog_relay_prefix_and_priority():
     assert ev['victim']['pid'] == 2501 and ev['host'] == 'relay'
 
 
-def test_journal_short_without_host_and_precise(set_tz):
-    set_tz('UTC')
+def test_journal_short_without_host_and_precise(utc):
     ev = one('Dec 14 17:13:12.123456 kernel: ' + KILL_5X, year=2024)
     assert ev['host'] is None and ev['time'] == '2024-12-14T17:13:12.123456Z'
 
@@ -145,8 +150,7 @@ def test_non_kernel_syslog_lines_are_ignored():
     assert parse(text, year=2024) == []
 
 
-def test_new_year_roll_back(set_tz):
-    set_tz('UTC')
+def test_new_year_roll_back(utc):
     mtime = 1704153600.0  # 2024-01-02T00:00:00Z
     text = 'Dec 31 23:59:00 h kernel: ' + KILL_5X + '\nJan  1 00:01:00 h kernel: ' + KILL_5X.replace('2501', '2502')
     events = parse(text, year=2024, ref_time=mtime)
@@ -242,7 +246,7 @@ def test_oom_kill_line_cgroup2_and_global():
     glob_ = one('oom-kill:constraint=CONSTRAINT_CPUSET,nodemask=(null),cpuset=/x,mems_allowed=0,global_oom,'
                 'task_memcg=/,task=a,pid=5,uid=0\nOut of memory: Killed process 5 (a) total-vm:1kB, anon-rss:1kB, '
                 'file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0')
-    assert (glob_['kind'], glob_['constraint'], glob_['oom_memcg']) == ('global', 'CONSTRAINT_CPUSET', None)
+    assert (glob_['kind'], glob_['constraint'], glob_['oom_memcg']) == ('cpuset', 'CONSTRAINT_CPUSET', None)
 
 
 def test_3x_task_in_limit_of():
@@ -373,8 +377,8 @@ def test_newlines_counts_every_part():
     data = b''.join(b'line %d %s\n' % (i, b'x' * (i % 97)) for i in range(3000)) + b'tail without newline'
     size = len(data)
     for start, end in [(0, None), (0, size), (1, size), (0, 10), (5, 5), (100, 4000), (17, size - 3), (9000, 9000 + 4096)]:
-        assert _newlines(data, start, end) == data.count(b'\n', start, end)
-    assert _newlines(b'') == 0 and _newlines(b'\n' * 5000) == 5000
+        assert newlines(data, start, end) == data.count(b'\n', start, end)
+    assert newlines(b'') == 0 and newlines(b'\n' * 5000) == 5000
 
 
 def test_anchor_hits_are_exactly_those_of_the_needles():
@@ -382,10 +386,10 @@ def test_anchor_hits_are_exactly_those_of_the_needles():
                                     'x invoked oom-killer: gfp_mask=0x0', 'Killed']) + '\n'
     data = text.encode('ascii') * 3
     want = sorted(i for n in NEEDLES for i in range(len(data)) if data.startswith(n, i))
-    assert _anchors(data, 0, len(data), _SCAN_NEEDLES) == want
+    assert anchors(data, 0, len(data), SCAN_NEEDLES) == want
     # bounds: only hits wholly inside data[start:end]
     start, end = data.index(b'oom-killoom'), data.index(b'oom-killoom') + 12
-    assert _anchors(data, start, end, _SCAN_NEEDLES) == [start]
+    assert anchors(data, start, end, SCAN_NEEDLES) == [start]
 
 
 def test_large_chunks_keep_line_numbers_and_agree_with_lines():

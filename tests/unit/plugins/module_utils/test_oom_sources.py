@@ -9,6 +9,7 @@ import gzip
 import io
 import json
 import os
+import subprocess
 
 import pytest
 
@@ -24,9 +25,7 @@ KILL = ('Memory cgroup out of memory: Killed process {pid} (python3) total-vm:22
 HEAD = 'python3 invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0'
 
 
-@pytest.fixture(autouse=True)
-def utc(set_tz):
-    set_tz('UTC')
+pytestmark = pytest.mark.usefixtures('utc')
 
 
 @pytest.fixture
@@ -179,18 +178,18 @@ def test_parallel_segments_equal_single_process(tmp_path):
             block.append('Nov 14 22:00:00 h kernel: %s\n' % KILL.format(pid=1000 + i))
     path = write(tmp_path, '/big.log', ''.join(block) * 20)
     size = os.path.getsize(path)
-    single = list(parse_file(path, 'big', size, {}, workers=1))
+    single = list(parse_file(path, size, {}, workers=1))
     monkey_min = oom_sources.PARALLEL_MIN_BYTES
     try:
         oom_sources.PARALLEL_MIN_BYTES = 0
         for workers in (2, 3, 4):
-            assert list(parse_file(path, 'big', size, {}, workers=workers)) == single
+            assert list(parse_file(path, size, {}, workers=workers)) == single
     finally:
         oom_sources.PARALLEL_MIN_BYTES = monkey_min
     # 43 headers per block, each followed by its kill line three noise lines later
     assert len(single) == 20 * 43
     assert all(e['trigger'] and e['victim'] for e in single)
-    assert [int(e['source'][4:]) for e in single[:2]] == [2, 12]
+    assert [e['line'] for e in single[:2]] == [2, 12]
 
 
 @pytest.mark.parametrize('text, expected', [
@@ -240,11 +239,136 @@ def test_parallel_split_never_separates_a_selection_line_from_its_kill(tmp_path)
     assert len(head) < len(text) // 2 < len(head) + len(selection)
     path = write(tmp_path, '/split.log', text)
     size = os.path.getsize(path)
-    single = list(parse_file(path, 'split', size, {}, workers=1))
-    assert [(e['source'], e['kind'], e['victim']['pid']) for e in single] == [('split:41', 'global', 77)]
+    single = list(parse_file(path, size, {}, workers=1))
+    assert [(e['line'], e['kind'], e['victim']['pid']) for e in single] == [(41, 'global', 77)]
     monkey_min = oom_sources.PARALLEL_MIN_BYTES
     try:
         oom_sources.PARALLEL_MIN_BYTES = 0
-        assert list(parse_file(path, 'split', size, {}, workers=2)) == single
+        assert list(parse_file(path, size, {}, workers=2)) == single
     finally:
         oom_sources.PARALLEL_MIN_BYTES = monkey_min
+
+
+# --- sources_read, compressed rotations, the journal across boots ---------------------------------
+
+def test_sources_read_says_what_was_read_and_why_the_rest_was_not(root):
+    write(root, '/var/log/kern.log', syslog(20, '10:00:00', 5), BOOT + 86400 * 30)
+    write(root, '/var/log/empty.log', '')
+    secret = write(root, '/var/log/secret.log', syslog(20, '10:00:00', 6))
+    os.chmod(secret, 0)
+    calls = Calls()
+    events, read = oom_sources.collect(['/var/log/kern.log', '/var/log/nope.log', '/var/log/empty.log',
+                                        '/var/log/secret.log'], calls.run, calls.warn, root=str(root))
+    readable_as_root = os.access(secret, os.R_OK)
+    assert [(r['source'], r['status'], r['reason'], r['events']) for r in read][:3] == [
+        ('/var/log/kern.log', 'read', None, 1),
+        (str(root / 'var/log/nope.log'), 'skipped', 'missing', 0),
+        (str(root / 'var/log/empty.log'), 'skipped', 'empty', 0)]
+    if not readable_as_root:
+        assert (read[3]['status'], read[3]['reason']) == ('skipped', 'permission')
+    assert len(events) == (2 if readable_as_root else 1)
+
+
+def test_auto_reports_missing_syslog_files_and_the_journal(root, monkeypatch):
+    monkeypatch.setattr(oom_sources, '_which', lambda name: None)
+    write(root, '/dev/kmsg', '')
+    calls = Calls()
+    _events, read = oom_sources.collect(['auto'], calls.run, calls.warn, root=str(root))
+    got = dict((r['source'], (r['status'], r['reason'])) for r in read)
+    assert got['journal'] == ('skipped', 'missing') and got['kmsg'] == ('read', None)
+    assert got[str(root / 'var/log/kern.log')] == ('skipped', 'missing')
+
+
+@pytest.mark.parametrize('suffix, opener', [
+    ('.xz', lambda path: __import__('lzma').open(path, 'wb')),
+    ('.bz2', lambda path: __import__('bz2').open(path, 'wb')),
+])
+def test_rotated_xz_and_bz2(root, suffix, opener):
+    path = str(root / ('var/log/kern.log.3' + suffix))
+    with opener(path) as f:
+        f.write(('noise\n' + syslog(18, '09:00:00', 100)).encode())
+    os.utime(path, (BOOT + 86400 * 30, BOOT + 86400 * 30))
+    calls = Calls()
+    events = collect_events(['/var/log/kern.log*'], calls.run, calls.warn, root=str(root))
+    assert [(e['victim']['pid'], e['source']) for e in events] == [(100, path + ':2')]
+
+
+def test_rotated_zstd_through_the_zstd_command(root):
+    if oom_sources._which('zstd') is None:
+        pytest.skip('no zstd command on this host')
+    plain = write(root, '/var/log/kern.log.4', 'noise\n' + syslog(18, '09:00:00', 101))
+    subprocess.check_call(['zstd', '-q', '--rm', plain])
+    calls = Calls()
+    events = collect_events(['/var/log/kern.log.4.zst'], calls.run, calls.warn, root=str(root))
+    assert [e['victim']['pid'] for e in events] == [101]
+
+
+def test_zstd_without_the_command_is_skipped_with_the_reason(root, monkeypatch):
+    write(root, '/var/log/kern.log.5.zst', '(\xb5/\xfd not really')
+    monkeypatch.setattr(oom_sources, '_which', lambda name: None)
+    calls = Calls()
+    _events, read = oom_sources.collect(['/var/log/kern.log.5.zst', '/var/log/kern.log.6'], calls.run, calls.warn,
+                                        root=str(root))
+    assert read[0]['reason'] == 'no decompressor' and 'zstd' in calls.warnings[0]
+
+
+def test_journal_reads_every_boot_with_since_on_the_journal_side(root, monkeypatch):
+    monkeypatch.setattr(oom_sources, '_which', lambda name: '/usr/bin/' + name)
+    seen = []
+
+    def popen(argv):
+        seen.append(argv)
+        recs = []
+        for boot, pid, stamp in (('b1', 7, 1700000100), ('b2', 8, 1700090000)):
+            recs.append(json.dumps({'MESSAGE': KILL.format(pid=pid), '_TRANSPORT': 'kernel', '_BOOT_ID': boot,
+                                    '__REALTIME_TIMESTAMP': '%d000000' % stamp}))
+        return FakeProc(recs)
+
+    calls = Calls()
+    since = datetime.datetime.fromtimestamp(1700000000, UTC)
+    events = collect_events(['journal'], calls.run, calls.warn, root=str(root), popen=popen, since=since)
+    assert [(e['victim']['pid'], e['boot']) for e in events] == [(7, 'b1'), (8, 'b2')]
+    argv = seen[0]
+    assert '-b' not in argv and '-k' not in argv and '_TRANSPORT=kernel' in argv
+    assert argv[argv.index('--since') + 1] == '@1699999940'
+
+
+def test_the_same_kill_quoted_twice_in_one_file_is_one_event(root):
+    line = 'Nov 14 22:17:33 web kernel: %s\n' % KILL.format(pid=4694)
+    relay = 'Nov 14 22:17:33 web containerd[9]: msg="Nov 14 22:17:33 web kernel: %s"\n' % KILL.format(pid=4694)
+    write(root, '/var/log/syslog', line + relay, BOOT + 3600)
+    calls = Calls()
+    events = collect_events(['/var/log/syslog'], calls.run, calls.warn, root=str(root))
+    assert len(events) == 1
+
+
+def test_journal_runs_once_per_boot_in_short_unix_and_falls_back_to_json(root, monkeypatch):
+    monkeypatch.setattr(oom_sources, '_which', lambda name: '/usr/bin/' + name)
+    boots = ' -1 %s Tue 2023-11-14 20:00:00 UTC—Tue 2023-11-14 21:00:00 UTC\n  0 %s Tue 2023-11-14 22:00:00 UTC—\n' % (
+        'a' * 32, 'b' * 32)
+    seen = []
+
+    def popen(argv):
+        seen.append(argv)
+        boot = argv[argv.index('-b') + 1]
+        pid = 1 if boot == 'a' * 32 else 2
+        return FakeProc(['%d.250000 web kernel: %s' % (1700000000 + pid, KILL.format(pid=pid))])
+
+    calls = Calls({'journalctl': (0, boots, '')})
+    events = collect_events(['journal'], calls.run, calls.warn, root=str(root), popen=popen)
+    assert [(e['victim']['pid'], e['boot'], e['host'], e['time']) for e in events] == [
+        (1, 'a' * 32, 'web', '2023-11-14T22:13:21.250000Z'), (2, 'b' * 32, 'web', '2023-11-14T22:13:22.250000Z')]
+    assert calls.argv == [['journalctl', '--no-pager', '-q', '--list-boots']]
+    assert [a[:6] for a in seen] == [['journalctl', '--no-pager', '-q', '-a', '-o', 'short-unix']] * 2
+
+    def old_journalctl(argv):
+        seen.append(argv)
+        if 'short-unix' in argv:
+            return FakeProc([], rc=1)
+        return FakeProc([json.dumps({'MESSAGE': KILL.format(pid=3), '_TRANSPORT': 'kernel', '_BOOT_ID': 'c' * 32,
+                                     '__REALTIME_TIMESTAMP': '1700000100000000'})])
+
+    del seen[:]
+    events = collect_events(['journal'], Calls().run, calls.warn, root=str(root), popen=old_journalctl)
+    assert [(e['victim']['pid'], e['boot']) for e in events] == [(3, 'c' * 32)]
+    assert 'json' in seen[-1]

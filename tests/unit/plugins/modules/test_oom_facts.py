@@ -1,7 +1,9 @@
 """oom_facts run in-process against a fake /proc and /sys tree and the public log fixtures."""
+import gzip
 import json
 import os
 import shutil
+import signal
 
 import pytest
 
@@ -136,3 +138,114 @@ def test_without_boot_time_uptimes_stay_uptimes(run_module, fake_root):
     assert any('stat' in w for w in result['warnings'])
     failed = run(run_module, sources=[log], top=0, since='boot')
     assert failed['failed'] and 'boot' in failed['msg']
+
+
+# --- hostile input: one sentence naming the option, never a hang or a traceback ----------------
+
+class Hang(Exception):
+    pass
+
+
+@pytest.fixture
+def deadline():
+    """Fail a test that blocks (FIFO open, endless read) instead of waiting for it forever."""
+    def ring(_signum, _frame):
+        raise Hang('the module did not return within 20 s')
+    old = signal.signal(signal.SIGALRM, ring)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+def _special(fake_root, kind):
+    path = os.path.join(str(fake_root), 'var', 'log', 'special')
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if kind == 'fifo':
+        os.mkfifo(path)
+    elif kind == 'directory':
+        os.mkdir(path)
+    else:
+        os.symlink(kind, path)     # /dev/zero, /dev/kmsg: character devices of the real host
+    return '/var/log/special'
+
+
+@pytest.mark.parametrize('kind', ['fifo', '/dev/zero', '/dev/null', 'directory'])
+def test_sources_naming_no_regular_file_fail_without_hanging(run_module, fake_root, deadline, kind):
+    source = _special(fake_root, kind)
+    result = run(run_module, sources=[source], top=0)
+    assert result['failed'] is True and 'not a regular file' in result['msg'] and source in result['msg']
+
+
+def test_the_path_dev_kmsg_is_refused_with_the_keyword_as_hint(run_module, fake_root, deadline):
+    os.makedirs(os.path.join(str(fake_root), 'dev'), exist_ok=True)
+    os.symlink('/dev/null', os.path.join(str(fake_root), 'dev', 'kmsg'))
+    result = run(run_module, sources=['/dev/kmsg'], top=0)
+    assert result['failed'] is True and 'keyword kmsg' in result['msg']
+
+
+def test_special_files_among_other_sources_are_skipped_and_reported(run_module, fake_root, deadline):
+    source = _special(fake_root, 'fifo')
+    log = os.path.join(IN_ROOT, '107-captured-6.18-cgroup1-memcg.log')
+    result = run(run_module, sources=[source, log], top=0)
+    facts = result['ansible_facts']['oom']
+    assert facts['summary']['kills'] == 1
+    assert [(s['source'], s['status'], s['reason']) for s in facts['sources_read']] == [
+        (os.path.join(str(fake_root), 'var/log/special'), 'skipped', 'not a regular file'), (log, 'read', None)]
+    assert any('not a regular file' in w for w in result['warnings'])
+
+
+def _gz(path, data):
+    with open(path, 'wb') as handle:
+        handle.write(data)
+
+
+def test_corrupt_gz_alone_fails_with_a_sentence_without_raw_bytes(run_module, fake_root):
+    _gz(os.path.join(str(fake_root), 'logs', 'bad.log.gz'), b'\x1f\x8b\x08\x00garbage\xff\xfe that is no deflate')
+    result = run(run_module, sources=['/logs/bad.log.gz'], top=0)
+    assert result['failed'] is True and 'not a valid gzip file' in result['msg']
+    assert "b'" not in result['msg'] and '\\x' not in result['msg']
+    _gz(os.path.join(str(fake_root), 'logs', 'notgz.log.gz'), b'plain text, not gzip\n')
+    result = run(run_module, sources=['/logs/notgz.log.gz'], top=0)
+    assert result['failed'] is True and 'not a valid gzip file' in result['msg'] and "b'" not in result['msg']
+
+
+def test_corrupt_gz_as_one_glob_match_warns_and_goes_on(run_module, fake_root):
+    good = gzip.compress(open(os.path.join(LOGS, '107-captured-6.18-cgroup1-memcg.log'), 'rb').read())
+    _gz(os.path.join(str(fake_root), 'logs', 'kern.log.2.gz'), good[:len(good) // 2])      # cut short
+    _gz(os.path.join(str(fake_root), 'logs', 'kern.log.3.gz'), good)
+    result = run(run_module, sources=['/logs/kern.log.*.gz'], top=0)
+    facts = result['ansible_facts']['oom']
+    assert not result.get('failed') and facts['summary']['kills'] == 1
+    assert [s['reason'] for s in facts['sources_read']] == ['corrupt', None]
+    assert len(result['warnings']) == 1 and 'kern.log.2.gz' in result['warnings'][0]
+
+
+@pytest.mark.parametrize('args, words', [
+    ({'since': '99999999999999999999d'}, 'since'),
+    ({'since': '1e400s'}, 'since'),
+    ({'since': '0001-01-01T00:00:00+01:00'}, 'since'),
+    ({'since': '9999-12-31T23:59:59-14:00'}, 'since'),
+    ({'since': '2024-02-30'}, 'since'),
+    ({'since': '2024-01-01T25:00:00Z'}, 'since'),
+    ({'since': '2024-01-01T00:00:00+99:00'}, 'since'),
+    ({'sources': ['']}, 'sources item 1 is empty'),
+    ({'sources': ['kmsg', '   ']}, 'sources item 2 is empty'),
+    ({'sources': ['/var/log/kern\x00.log']}, 'NUL byte'),
+    ({'sources': ['/var/log/[']}, 'no file matches'),
+    ({'max_events': -2}, 'max_events'),
+    ({'top': -1}, 'top'),
+    ({'details': ['tasks', 'everything']}, 'details'),
+    ({'max_events': 'many'}, 'max_events'),
+    ({'top': '1e9x'}, 'top'),
+])
+def test_hostile_value_of_every_option_is_one_sentence(run_module, fake_root, deadline, args, words):
+    result = run(run_module, **args)
+    assert result['failed'] is True and words in result['msg'], result
+    assert '\n' not in result['msg'].strip() and 'Traceback' not in result['msg']
+
+
+def test_huge_counts_are_taken_as_all(run_module, fake_root):
+    log = os.path.join(IN_ROOT, '103-cadvisor-test-4.8-gentoo-docker-two-memcg.log')
+    result = run(run_module, sources=[log], max_events=10 ** 18, top=10 ** 18)
+    assert len(result['ansible_facts']['oom']['events']) == 2

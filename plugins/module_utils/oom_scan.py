@@ -1,0 +1,210 @@
+# -*- coding: utf-8 -*-
+# Copyright: oomguard developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The byte scanner under ``oom_log.parse_stream``: from needle to needle through a binary file.
+
+Private to the oomguard.memory collection: no compatibility promise to other code.
+
+``Scan`` reads fixed-size chunks and hands whole lines (bytes decoded to text) to a reader object
+with ``feed(lineno, text)`` (returns finished events) and a ``wants_all`` property.  While
+``wants_all`` is false it jumps between the hits of ``SCAN_NEEDLES`` found with ``bytes.rfind``
+and counts the newlines it skips with ``bytes.replace`` (see ``SCAN_NEEDLES`` and ``newlines``
+for why these two), so a 1 GiB log costs little more than one ``grep``.  It knows nothing of
+kernel messages beyond the needles.
+"""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+# A line worth reading outside a report holds one of these: 'oom-kill' (the "invoked oom-killer"
+# header, the "oom-kill:" summary), 'Killed' (the kill line, also when a mail client wrapped it
+# right after that word) or 'ut of memory' ("Out of memory and no killable processes", the panic, a
+# selection line, "OOM victim ... is already exiting").
+NEEDLES = (b'oom-kill', b'Killed', b'ut of memory')
+# journald stores non-UTF-8 messages as a list of byte values, which no substring test can see.
+JSON_BYTES_MARK = b'"MESSAGE":['
+# How the scanner finds NEEDLES in a chunk: (needle, forward).  CPython's reverse search (rfind)
+# tests the needle's first byte and jumps len+1 bytes whenever the byte before is not in the
+# needle's bloom mask; on kernel logs that beats find() for short needles ('Killed', 'oom-kill')
+# whether the interpreter was built with PGO or not, while find()'s skip table wins for the long
+# 'ut of memory' (measured on Debian's 3.11 and a plain 3.13 build, 64 MiB of bench/oom_facts.py's
+# log).  One shared short needle such as b'ill' is not cheaper to scan and hits every "will",
+# "still" and "Killing" of ordinary kernel noise, each a Python-level check.
+SCAN_NEEDLES = ((b'oom-kill', False), (b'Killed', False), (b'ut of memory', True))
+# Below this many bytes, bytes.count (a byte loop) beats copying the slice for newlines().
+_SMALL_COUNT = 4096
+# No kernel message is this long (printk's limit is 1 KiB); longer "lines" are binary junk.
+MAX_LINE = 1 << 16
+
+
+def newlines(data, start=0, end=None):
+    """Number of b'\n' in data[start:end].
+
+    bytes.count of one byte is a plain byte loop (about 1 s/GiB on CPython 3.11); replace() of one
+    byte by nothing finds them with memchr and copies the rest (about 0.25 s/GiB), so count the
+    bytes it removed.  The whole chunk needs no slice; a part is sliced first unless it is small.
+    """
+    if end is None:
+        end = len(data)
+    if end - start < _SMALL_COUNT:
+        return data.count(b'\n', start, end)
+    if start or end != len(data):
+        data = data[start:end]
+    return len(data) - len(data.replace(b'\n', b''))
+
+
+def anchors(data, start, end, needles):
+    """Offsets of the needle hits in data[start:end] (whole lines), in ascending order."""
+    found = []
+    for needle, forward in needles:
+        if forward:
+            at = data.find(needle, start, end)
+            while at >= 0:
+                found.append(at)
+                at = data.find(needle, at + 1, end)
+            continue
+        back = len(needle) - 1
+        at = data.rfind(needle, start, end)
+        while at >= 0:
+            found.append(at)
+            at = data.rfind(needle, start, at + back)
+    found.sort()
+    return found
+
+
+class Scan(object):
+    """The needle-to-needle walk over a binary stream, with its line count.
+
+    reader: has feed(lineno, text) -> events and a wants_all property (read every line now).
+    end: stop at the first line that starts at or after this many bytes from where the stream
+    was, unless the reader still wants every line there.
+    """
+
+    def __init__(self, stream, parser, end=None, chunk_size=1 << 20):
+        self.stream = stream
+        self.parser = parser
+        self.end = end
+        self.chunk_size = chunk_size
+        self.needles = NEEDLES              # tested on one line with `in`
+        self.scan_needles = SCAN_NEEDLES   # searched in a chunk, see SCAN_NEEDLES
+        self.lines = 0              # lines consumed so far = number of the last line fed
+        self.lines_at_end = None
+        self.stopped = False
+        # (number, bytes) of a skipped "Kill process ... score" line that ended the previous chunk:
+        # a kill line opening the next chunk belongs to its event.
+        self.held = None
+
+    def _line(self, raw):
+        self.lines += 1
+        return self.parser.feed(self.lines, raw.decode('utf-8', 'replace').rstrip('\r'))
+
+    def run(self):
+        parser = self.parser
+        carry = None                # start of a line that goes on in the next chunk
+        carry_at = 0                # its stream offset
+        base = 0                    # stream offset of data[0]
+        first = True
+        while True:
+            data = self.stream.read(self.chunk_size)
+            if first:
+                first = False
+                # journald JSON export: non-UTF-8 messages are byte lists no substring test can see
+                if data[:1] == b'{':
+                    self.needles = NEEDLES + (JSON_BYTES_MARK,)
+                    self.scan_needles = SCAN_NEEDLES + ((JSON_BYTES_MARK, True),)
+            if not data:
+                if carry is not None and not self._stop_at(carry_at):
+                    yield from self._line(carry)
+                return
+            pos = 0
+            if carry is not None:
+                nl = data.find(b'\n')
+                if nl < 0:
+                    # only binary junk has lines this long: keep their start, drop the rest
+                    if len(carry) < MAX_LINE:
+                        carry += data[:MAX_LINE - len(carry)]
+                    base += len(data)
+                    continue
+                if self._stop_at(carry_at):
+                    return
+                line = carry + data[:nl] if len(carry) < MAX_LINE else carry
+                carry = None
+                if parser.wants_all or any(n in line for n in self.needles):
+                    yield from self._held()
+                    yield from self._line(line)
+                else:
+                    self.lines += 1
+                    self._hold(line)
+                pos = nl + 1
+            last = data.rfind(b'\n') + 1
+            if last > pos:
+                yield from self._chunk(data, pos, last, base)
+                if self.stopped:
+                    return
+                pos = last
+            if pos < len(data):
+                carry = data[pos:pos + MAX_LINE]
+                carry_at = base + pos
+            base += len(data)
+
+    def _held(self):
+        """Feed the held selection line when it is the line just before the next one."""
+        if self.held is not None and self.held[0] == self.lines:
+            return self.parser.feed(self.held[0], self.held[1].decode('utf-8', 'replace').rstrip('\r'))
+        return ()
+
+    def _hold(self, raw):
+        """Remember the line just skipped (numbered self.lines) when it is a selection line."""
+        self.held = (self.lines, raw) if b'ill process' in raw else None
+
+    def _stop_at(self, offset):
+        """True when the scan must stop before the line at `offset` (records the line count)."""
+        if self.end is None or offset < self.end:
+            return False
+        if self.lines_at_end is None:
+            self.lines_at_end = self.lines
+        if self.parser.wants_all:
+            return False
+        self.stopped = True
+        return True
+
+    def _chunk(self, data, pos, last, base):
+        """Lines data[pos:last] (whole lines): jump to needle hits, read every line inside reports."""
+        parser = self.parser
+        hits = anchors(data, pos, last, self.scan_needles)
+        k = 0
+        begin = pos
+        end_rel = None if self.end is None else self.end - base
+        while pos < last:
+            if end_rel is not None and pos >= end_rel and self._stop_at(base + pos):
+                return
+            if not parser.wants_all:
+                limit = last if end_rel is None or end_rel <= pos else min(last, end_rel)
+                while k < len(hits) and hits[k] < pos:
+                    k += 1
+                hit = hits[k] if k < len(hits) else -1
+                if hit < 0 or hit >= limit:
+                    if pos == begin and limit == last:
+                        # no anchor in this chunk (the usual case): count it whole, without a copy;
+                        # data[:begin] holds one newline, the end of the line carried in
+                        self.lines += newlines(data) - (1 if begin else 0)
+                    else:
+                        self.lines += newlines(data, pos, limit)
+                    if limit == last:
+                        self._hold(data[(data.rfind(b'\n', pos, limit - 1) + 1 or pos):limit - 1])
+                    pos = limit
+                    continue
+                start = data.rfind(b'\n', pos, hit) + 1 or pos
+                if start == pos == begin:
+                    yield from self._held()
+                if start > pos:
+                    # a "Kill process ... score" line just before the kill line opens its event
+                    prev = data.rfind(b'\n', pos, start - 1) + 1 or pos
+                    if data.find(b'ill process', prev, start) >= 0:
+                        start = prev
+                    self.lines += newlines(data, pos, start)
+                    pos = start
+            nl = data.find(b'\n', pos)
+            raw = data[pos:nl]
+            pos = nl + 1
+            yield from self._line(raw)
