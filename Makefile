@@ -2,7 +2,7 @@
 #   make run          report this host's OOM history and memory state (changes nothing)
 #   make run APPLY=1  also apply the prevention settings of playbooks/harden.yml (changes the host)
 #   make test         everything CI runs: lint, sanity (oldest and newest ansible-core), unit,
-#                     build + install + ansible-doc, integration
+#                     build + install + ansible-doc, promtool (alert rules and metrics), integration
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -20,7 +20,7 @@ export ANSIBLE_LOCALHOST_WARNING := false
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run test venv install unit sanity sanity-newest sanity-2.16 lint docs integration bench clean
+.PHONY: help run test venv install unit sanity sanity-newest sanity-2.16 lint docs promtool integration bench clean
 
 help:
 	@sed -n 's/^#  //p' Makefile
@@ -74,10 +74,14 @@ sanity-2.16: $(VENV_216)/.done
 docs: install
 	scripts/check-docs $(VENV) $(COLL_DIR)
 
+# The monitor role's alert rules and metrics, checked and tested with promtool (installed when missing).
+promtool: venv
+	scripts/promtool-checks $(VENV)
+
 integration: install
 	$(VENV)/bin/pytest tests/integration
 
-test: lint sanity unit docs integration
+test: lint sanity unit docs promtool integration
 
 bench: install
 	$(PY) bench/oom_facts.py

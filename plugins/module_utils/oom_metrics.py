@@ -410,11 +410,14 @@ def _format_value(value):
 
 
 def render(families, comments=()):
-    """The text exposition format: HELP and TYPE for every family, samples sorted, no timestamps."""
+    """The text exposition format: HELP and TYPE for every family, samples sorted, no timestamps.
+    Families without samples are left out; comments come first, one line each."""
     out = []
     for comment in comments:
         out.append('# oomguard: %s' % ' '.join(str(comment).split()))
     for family in sorted(families, key=lambda f: f.name):
+        if not family.samples:
+            continue
         out.append('# HELP %s %s' % (family.name, _escape_help(family.help)))
         out.append('# TYPE %s %s' % (family.name, family.kind))
         rows = []
