@@ -16,15 +16,16 @@ TESTS = os.path.join(ROOT, 'tests', 'promtool', 'oomguard-alerts.test.yml')
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'promtool'))
 import render_rules  # noqa: E402  pylint: disable=wrong-import-position
 
-_IMPORT_RE = re.compile(r'^from ansible_collections\.oomguard\.memory\.plugins\.module_utils(?:\.(\w+))? import \(?([\w, \n]+)\)?', re.M)
+_IMPORT_RE = re.compile(r'^from ansible_collections\.oomguard\.memory\.plugins\.module_utils(?:\.(\w+))? import '
+                        r'(?:\(([^)]*)\)|([\w, ]+)$)', re.M)
 
 
 def imports_of(name):
     with open(os.path.join(MODULE_UTILS, name + '.py')) as handle:
         text = handle.read()
     found = set()
-    for module, names in _IMPORT_RE.findall(text):
-        found.update([module] if module else [n.strip() for n in names.split(',') if n.strip()])
+    for module, group, names in _IMPORT_RE.findall(text):
+        found.update([module] if module else [n.strip() for n in (group or names).split(',') if n.strip()])
     return found
 
 
