@@ -494,11 +494,13 @@ def unit_control_group(unit):
 def critical_families(root, items, problems):
     """Per critical service: how many processes run, their highest oom_score_adj, protected or not."""
     procs = Family('oomguard_critical_service_processes', 'gauge',
-                   'Processes found for a critical service (the oom_protect list).')
+                   'Main processes of a critical service (the oom_protect list): those whose parent is not '
+                   'itself one of its processes.')
     adj = Family('oomguard_critical_service_oom_score_adj', 'gauge',
-                 'Highest oom_score_adj among the processes of a critical service (the least protected one).')
+                 'Highest oom_score_adj among the main processes of a critical service (the least protected one).')
     protected = Family('oomguard_critical_service_protected', 'gauge',
-                       '1 when every process of a running critical service has a negative oom_score_adj, else 0.')
+                       '1 when every main process of a running critical service has a negative oom_score_adj, '
+                       'else 0.')
     if not items:
         return [procs, adj, protected]
     table = process_table(root)
@@ -507,8 +509,11 @@ def critical_families(root, items, problems):
             pids = in_control_group(table, item.get('cgroup') or unit_control_group(item['unit']), root)
         else:
             pids = match_pattern(table, compile_pattern(item['process']), item.get('match') or 'comm', root)
+        # A service's own processes, not the children it forks for its work (PostgreSQL backends,
+        # sshd's per-login processes), which may rightly carry 0 or more to stay killable.
+        chosen = set(pids)
         values = []
-        for pid in pids:
+        for pid in [p for p in pids if table[p]['ppid'] not in chosen]:
             try:
                 values.append(procfs.read_pid_oom_score_adj(pid, root))
             except procfs.ProcessGone:

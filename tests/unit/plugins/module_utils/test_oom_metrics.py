@@ -303,8 +303,8 @@ def test_journal_is_read_after_the_saved_cursor(tmp_path):
 
 # ---- /proc and the cgroup files -----------------------------------------------------------------
 
-def add_process(root, pid, comm, adj, cgroup):
-    fields = ['S', '1', str(pid), str(pid), '0', '-1', '4194560'] + ['0'] * 12 + ['100', '0', '50']
+def add_process(root, pid, comm, adj, cgroup, ppid=1):
+    fields = ['S', str(ppid), str(pid), str(pid), '0', '-1', '4194560'] + ['0'] * 12 + ['100', '0', '50']
     write(root, '/proc/%d/stat' % pid, '%d (%s) %s\n' % (pid, comm, ' '.join(fields)))
     write(root, '/proc/%d/cmdline' % pid, comm + '\0')
     write(root, '/proc/%d/oom_score_adj' % pid, '%d\n' % adj)
@@ -315,7 +315,9 @@ def test_critical_services_protection(tmp_path):
     root = str(tmp_path)
     add_process(root, 100, 'postgres', -900, '/system.slice/postgresql.service')
     add_process(root, 101, 'postgres', 0, '/system.slice/postgresql.service')   # a worker restarted by hand
+    add_process(root, 102, 'postgres', 0, '/system.slice/postgresql.service', ppid=100)  # a backend: may be 0
     add_process(root, 200, 'sshd', -900, '/system.slice/ssh.service')
+    add_process(root, 210, 'sshd', 0, '/system.slice/ssh.service', ppid=200)   # a login's sshd, reset by OpenSSH
     items = [{'name': 'postgresql.service', 'unit': 'postgresql.service'}, {'name': 'sshd', 'process': '^sshd$'},
              {'name': 'redis.service', 'unit': 'redis.service'}]
     fams = {f.name: {s[0]['service']: s[1] for s in f.samples} for f in om.critical_families(root, items, [])}
