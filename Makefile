@@ -86,6 +86,7 @@ test: lint sanity unit docs promtool integration
 bench: install
 	$(PY) bench/oom_facts.py
 	$(PY) bench/swap_role.py
+	$(PY) bench/monitor_collector.py
 
 clean:
 	rm -rf $(VENV) $(VENV_216) $(BUILD_DIR) $(COLL_DIR) .cache tests/output
