@@ -39,7 +39,7 @@ def append_minute(log, round_no):
     """About a minute of a busy host's kernel log: 200 noise lines and one OOM report, stamped now."""
     prefix = time.strftime('%b %e %H:%M:%S ', time.localtime()) + 'web-07 kernel: [%12.6f] '
     up = time.monotonic()
-    lines = [prefix % up + 'nf_conntrack: nf_conntrack: table full, dropping packet' for _ in range(200)]
+    lines = [prefix % up + 'nf_conntrack: nf_conntrack: table full, dropping packet' for _line in range(200)]
     lines += [prefix % up + l.format(name='benchhog', pid=900000 + round_no) for l in REPORT]
     with open(log, 'a') as handle:
         handle.write('\n'.join(lines) + '\n')

@@ -344,8 +344,7 @@ def _kmsg_records(fd, last, seen):
         if seq <= last:
             continue
         seen[0] = seq
-        for line in data.rstrip(b'\n').split(b'\n'):
-            yield line
+        yield from data.rstrip(b'\n').split(b'\n')
 
 
 def _cursor_lines(lines, last):

@@ -45,14 +45,14 @@ class MemoryCgroup(object):
     def __init__(self, name):
         v1 = '/sys/fs/cgroup/memory'
         if os.path.isfile(os.path.join(v1, 'memory.limit_in_bytes')):
-            self.path, self.files = os.path.join(v1, name), [('memory.limit_in_bytes', '64M'),
-                                                              ('memory.memsw.limit_in_bytes', '64M')]
+            self.path = os.path.join(v1, name)
+            self.files = [('memory.limit_in_bytes', '64M'), ('memory.memsw.limit_in_bytes', '64M')]
         else:
             with open('/sys/fs/cgroup/cgroup.subtree_control') as handle:
                 if 'memory' not in handle.read().split():
                     pytest.skip('no cgroup hierarchy here has the memory controller enabled')
-            self.path, self.files = os.path.join('/sys/fs/cgroup', name), [('memory.max', '64M'),
-                                                                          ('memory.swap.max', '0')]
+            self.path = os.path.join('/sys/fs/cgroup', name)
+            self.files = [('memory.max', '64M'), ('memory.swap.max', '0')]
         self.name = '/' + name
 
     def __enter__(self):

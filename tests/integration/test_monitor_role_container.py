@@ -3,7 +3,6 @@ installed, enabled and fires by itself, node_exporter (Debian's package) serves 
 metrics over the container's own loopback, earlyoom gets the avoid and prefer expressions
 derived from the oom_protect lists through its unit unchanged, systemd-oomd is refused clearly
 where it cannot work, and state absent removes it all."""
-import json
 import os
 import time
 

@@ -269,8 +269,8 @@ def test_kmsg_records_after_the_last_sequence_number(monkeypatch):
         return records.pop(0)
     monkeypatch.setattr(om.os, 'read', fake_read)
     seen = [10]
-    assert list(om._kmsg_records(3, 10, seen)) == [b'6,11,200,-;Killed process 5 (x)', b' SUBSYSTEM=x',
-                                                     b'6,12,300,-;new']
+    expected = [b'6,11,200,-;Killed process 5 (x)', b' SUBSYSTEM=x', b'6,12,300,-;new']
+    assert list(om._kmsg_records(3, 10, seen)) == expected
     assert seen == [12]
 
 
@@ -355,8 +355,8 @@ def test_system_metrics_in_base_units(tmp_path):
     root = str(tmp_path)
     write(root, '/proc/meminfo', 'MemTotal: 1000 kB\nSwapTotal: 2048 kB\nSwapFree: 1024 kB\n')
     write(root, '/proc/sys/vm/swappiness', '60\n')
-    write(root, '/proc/pressure/memory', 'some avg10=1.50 avg60=0.25 avg300=0.00 total=2500000\n'
-                                        'full avg10=0.00 avg60=0.00 avg300=0.00 total=1000\n')
+    psi = 'some avg10=1.50 avg60=0.25 avg300=0.00 total=2500000\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=1000\n'
+    write(root, '/proc/pressure/memory', psi)
     write(root, '/proc/vmstat', 'nr_free_pages 1\noom_kill 7\n')
     fams = {f.name: f.samples for f in om.system_families(root, [])}
     assert fams['oomguard_swap_size_bytes'] == [({}, 2097152)]
