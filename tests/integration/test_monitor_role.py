@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from kernel import vmstat_oom_kill
+from kernel import limit_memcg, memcg_root, systemd_is_pid1, vmstat_oom_kill
 
 PLAY = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'playbooks', 'monitor_role.yml')
 # Names itself (comm) so its kill line is unmistakable, waits for the go, then touches 200 MiB.
@@ -39,28 +39,19 @@ def family(text, name):
 
 
 class MemoryCgroup(object):
-    """A throwaway memory cgroup limited to 64M (memory and memory+swap, so swap cannot hide the
-    OOM), on cgroup v1 or v2, whichever owns the memory controller here."""
+    """A throwaway memory cgroup limited to 64M that swap cannot soften (kernel.limit_memcg), on
+    cgroup v1 or v2, whichever owns the memory controller here."""
 
     def __init__(self, name):
-        v1 = '/sys/fs/cgroup/memory'
-        if os.path.isfile(os.path.join(v1, 'memory.limit_in_bytes')):
-            self.path = os.path.join(v1, name)
-            self.files = [('memory.limit_in_bytes', '64M'), ('memory.memsw.limit_in_bytes', '64M')]
-        else:
-            with open('/sys/fs/cgroup/cgroup.subtree_control') as handle:
-                if 'memory' not in handle.read().split():
-                    pytest.skip('no cgroup hierarchy here has the memory controller enabled')
-            self.path = os.path.join('/sys/fs/cgroup', name)
-            self.files = [('memory.max', '64M'), ('memory.swap.max', '0')]
+        root = memcg_root()
+        if root is None:
+            pytest.skip('no cgroup hierarchy here can get memory limits')
+        self.path = os.path.join(root, name)
         self.name = '/' + name
 
     def __enter__(self):
         os.mkdir(self.path)
-        for filename, value in self.files:
-            if os.path.exists(os.path.join(self.path, filename)):
-                with open(os.path.join(self.path, filename), 'w') as handle:
-                    handle.write(value)
+        limit_memcg(self.path, 64 << 20)
         return self
 
     def __exit__(self, *_exc):
@@ -192,7 +183,7 @@ def test_a_real_oom_kill_moves_its_counter_on_the_next_run(ansible, monitor, tmp
 ])
 def test_bad_input_is_refused_and_the_host_unchanged(ansible, monitor, bad, words):
     extra, cron_file = monitor
-    if words in ('systemd is not PID 1', 'needs systemd as PID 1') and os.path.isdir('/run/systemd/system'):
+    if words in ('systemd is not PID 1', 'needs systemd as PID 1') and systemd_is_pid1():
         pytest.skip('systemd is PID 1 on this machine')
     recap = ansible.playbook(PLAY, extra_vars=dict(extra, **bad))
     assert recap.rc != 0 and recap.failed == 1
