@@ -51,7 +51,11 @@ class MemoryCgroup(object):
 
     def __enter__(self):
         os.mkdir(self.path)
-        limit_memcg(self.path, 64 << 20)
+        try:
+            limit_memcg(self.path, 64 << 20)
+        except BaseException:
+            os.rmdir(self.path)
+            raise
         return self
 
     def __exit__(self, *_exc):
