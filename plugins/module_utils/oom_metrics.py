@@ -228,13 +228,32 @@ class _LogReader(object):
         return self._file(source)
 
     def _auto(self):
-        # The journal when journald runs (it also keeps what the ring buffer already lost), else
-        # the kernel's ring buffer: what `dmesg` shows, readable on every Linux.
-        if os.path.exists(procfs.path_in(self.root, '/run/systemd/journal/socket')) and _which('journalctl'):
+        # The journal when it holds kernel messages (it also keeps what the ring buffer already
+        # lost), else the kernel's ring buffer: what `dmesg` shows, readable on every Linux. Asked
+        # once per boot: journald in a container, or with ReadKMsg=no, runs without them.
+        choice = self.positions.get('auto') or {}
+        if choice.get('boot_id') != self.boot_id:
+            choice = {'boot_id': self.boot_id, 'source': 'journal' if self._journal_has_kernel() else 'kmsg'}
+            self.positions['auto'] = choice
+        if choice['source'] == 'journal':
             events = self._journal(quiet=True)
             if events is not None:
                 return events
         return self._kmsg()
+
+    def _journal_has_kernel(self):
+        exe = _which('journalctl')
+        if exe is None or not os.path.exists(procfs.path_in(self.root, '/run/systemd/journal/socket')):
+            return False
+        try:
+            proc = self.popen([exe, '--no-pager', '-q', '-o', 'cat', '-n', '1', '_TRANSPORT=kernel'])
+        except (IOError, OSError):
+            return False
+        try:
+            found = any(line.strip() for line in proc.stdout)
+        finally:
+            rc = proc.wait()
+        return found and rc in (0, None)
 
     def _kmsg(self):
         path = procfs.path_in(self.root, '/dev/kmsg')

@@ -365,3 +365,29 @@ def test_system_metrics_in_base_units(tmp_path):
     assert ({'kind': 'some', 'window': '10s'}, 0.015) in fams['oomguard_memory_pressure_ratio']
     assert ({'kind': 'some'}, 2.5) in fams['oomguard_memory_pressure_stall_seconds_total']
     assert fams['oomguard_kernel_oom_kills_total'] == [({}, 7)]
+
+
+def test_auto_takes_the_journal_only_when_it_holds_kernel_messages(tmp_path, monkeypatch):
+    config = config_for(tmp_path, sources=['auto'])
+    write(config['root'], '/run/systemd/journal/socket', '')
+    monkeypatch.setattr(om, '_which', lambda name: '/usr/bin/' + name)
+    calls = []
+
+    def empty_journal(argv):
+        calls.append(argv)
+        return FakeJournal([], calls)
+    state = om.new_state()
+    reader = om._LogReader(config, state, [], None, 'boot-1', empty_journal)
+    monkeypatch.setattr(reader, '_kmsg', lambda: ['kmsg events'])
+    assert reader.events('auto') == ['kmsg events']      # journald runs, but without kernel messages
+    assert state['positions']['auto'] == {'boot_id': 'boot-1', 'source': 'kmsg'}
+    reader.events('auto')
+    assert len(calls) == 1                                # decided once per boot
+
+    def kernel_journal(argv):
+        calls.append(argv)
+        return FakeJournal([b'6,1,1,-;Linux version 6.1\n'], calls)
+    reader = om._LogReader(config, state, [], None, 'boot-2', kernel_journal)
+    reader.events('auto')
+    assert state['positions']['auto'] == {'boot_id': 'boot-2', 'source': 'journal'}
+    assert '--show-cursor' in calls[-1]
