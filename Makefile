@@ -2,7 +2,8 @@
 #   make run          report this host's OOM history and memory state (changes nothing)
 #   make run APPLY=1  also apply the prevention settings of playbooks/harden.yml (changes the host)
 #   make test         everything CI runs: lint, sanity (oldest and newest ansible-core), unit,
-#                     build + install + ansible-doc, galaxy-importer on the tarball, integration
+#                     build + install + ansible-doc, galaxy-importer on the tarball, promtool
+#                     (alert rules and metrics), integration
 #   make readmes      regenerate the variables part of every roles/*/README.md from its argument specs
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -22,7 +23,7 @@ export ANSIBLE_LOCALHOST_WARNING := false
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run test venv install unit sanity sanity-newest sanity-2.16 lint docs importer readmes integration bench clean
+.PHONY: help run test venv install unit sanity sanity-newest sanity-2.16 lint docs importer readmes promtool integration bench clean
 
 help:
 	@sed -n 's/^#  //p' Makefile
@@ -92,15 +93,20 @@ docs: install
 importer: install $(VENV_IMP)/.done
 	scripts/galaxy-import $(VENV_IMP) $(TARBALL)
 
+# The monitor role's alert rules and metrics, checked and tested with promtool (installed when missing).
+promtool: venv
+	scripts/promtool-checks $(VENV)
+
 integration: install
 	$(VENV)/bin/pytest tests/integration
 
-test: lint sanity unit docs importer integration
+test: lint sanity unit docs importer promtool integration
 
 bench: install
 	$(PY) bench/oom_facts.py
 	$(PY) bench/oom_facts_journal.py
 	$(PY) bench/swap_role.py
+	$(PY) bench/monitor_collector.py
 
 clean:
 	rm -rf $(VENV) $(VENV_216) $(VENV_IMP) $(BUILD_DIR) $(COLL_DIR) .cache tests/output
