@@ -243,6 +243,14 @@ def evaluate(rows, rules, own, count=1):
     return result
 
 
+def verdict_line(candidate):
+    """One candidate of evaluate() as a line for people."""
+    text = 'pid %d %s (%.1f MiB RSS, %d s old%s): %s' % (
+        candidate['pid'], candidate['name'], candidate['rss_kb'] / 1024.0, candidate['age_s'],
+        ', unit %s' % candidate['unit'] if candidate['unit'] else '', candidate['verdict'])
+    return text + (', ' + candidate['reason'] if candidate['reason'] else '')
+
+
 def still_running(pid, starttime, root='/'):
     """Whether the very process (same start time: not a reused pid) is alive and not a zombie."""
     try:

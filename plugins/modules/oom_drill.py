@@ -443,8 +443,9 @@ class Drill(object):
             if problem:
                 checks.append(drill.check('hog_confined', False, problem))
                 return 'refused'
-            checks.append(drill.check('hog_confined', True, 'pid %d in %s (limit %s, swap limited) before it '
-                                      'allocated anything' % (self.proc.pid, self.box.cgroup, drill.mib(self.limit))))
+            checks.append(drill.check('hog_confined', True, 'pid %d in %s (memory limit %s, %s) before it allocated '
+                                      'anything' % (self.proc.pid, self.box.cgroup, drill.mib(self.limit),
+                                                    'swap limited too' if self.box.swap_on else 'no swap on the host')))
             checks.append(self.judge_kill(*self.wait()))
         finally:
             removed = self.box.remove()

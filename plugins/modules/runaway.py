@@ -164,6 +164,13 @@ stopped:
     commands: {description: The systemctl commands run (systemctl method)., type: list, elements: str}
     exited: {description: Whether it is gone (null in check mode)., type: bool}
     seconds: {description: How long stopping it took., type: float}
+verdicts:
+  description: RV(candidates) as one line each, for people.
+  returned: always
+  type: list
+  elements: str
+  sample: ["pid 4242 java (3072.0 MiB RSS, 7200 s old, unit batch-import.service): chosen",
+           "pid 812 postgres (1024.0 MiB RSS, 86400 s old): refused, oom_score_adj -900 is below 0: marked as protected"]
 actions:
   description: What was done, or would be done in check mode, in order.
   returned: always
@@ -244,7 +251,8 @@ def main():
         candidates = runaway.evaluate(rows, rules, own)
     except (OomguardError, SizeError, ProcError) as exc:
         module.fail_json(msg=str(exc))
-    result = {'rules': rules.describe(), 'candidates': candidates[:MAX_CANDIDATES], 'stopped': None, 'actions': []}
+    result = {'rules': rules.describe(), 'candidates': candidates[:MAX_CANDIDATES], 'stopped': None, 'actions': [],
+              'verdicts': [runaway.verdict_line(c) for c in candidates[:MAX_CANDIDATES]]}
     chosen = next((c for c in candidates if c['verdict'] == 'chosen'), None)
     if chosen is None:
         refused = [c for c in candidates if c['verdict'] == 'refused']
