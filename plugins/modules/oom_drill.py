@@ -513,7 +513,8 @@ def main():
     try:
         changed = runner.main()
     except (OomguardError, SizeError, TargetError, FileError, procfs.ProcError) as exc:
-        module.fail_json(msg=str(exc), **runner.result)
+        details = dict((k, v) for k, v in runner.result.items() if k != 'msg')
+        module.fail_json(msg=str(exc), **details)
     module.exit_json(changed=changed, **runner.result)
 
 

@@ -286,8 +286,10 @@ def main():
         else:
             stopped.update(runaway.stop_process(row, params['grace'], ROOT))
     except (OomguardError, ProcError) as exc:
+        result.pop('msg', None)
         module.fail_json(msg=str(exc), changed=True, **result)
     if not stopped['exited']:
+        result.pop('msg', None)
         module.fail_json(msg='pid %d (%s) is still running after %s; it may be stuck in the kernel (state D)'
                          % (row['pid'], row['name'], ', '.join(stopped['signals'] or stopped['commands'])),
                          changed=True, **result)
