@@ -411,7 +411,7 @@ def choose_backend(requested, layout, systemd_booted):
 def critical_status(items, table, root='/', show=None):
     """For each critical item: {label, pids, oom_score_adj, starttimes, protected, problem}.
 
-    ``items``: [{unit | process, match, max_oom_score_adj}]; ``table`` is
+    ``items``: [{unit | process, match, max_oom_score_adj, ppid (only children of this pid)}]; ``table`` is
     processes.process_table(root); ``show(unit)`` returns the unit's ControlGroup (or None when
     systemd is not running)."""
     result = []
@@ -429,6 +429,8 @@ def critical_status(items, table, root='/', show=None):
         else:
             label = 'process %r (%s)' % (item['process'], item.get('match') or 'comm')
             pids = match_pattern(table, compile_pattern(item['process']), item.get('match') or 'comm', root)
+            if item.get('ppid') is not None:
+                pids = [pid for pid in pids if table[pid]['ppid'] == item['ppid']]
         entry = {'label': label, 'pids': pids, 'max_oom_score_adj': ceiling, 'oom_score_adj': {},
                  'starttimes': {}, 'protected': False, 'problem': None}
         if not pids:

@@ -94,8 +94,9 @@ options:
         type: bool
   ssh:
     description:
-      - Treat the running SSH daemon (C(sshd), its listener and sessions) as critical too, with ceiling V(-1).
-        Nothing is checked when no SSH daemon runs.
+      - Treat the running SSH daemon (its listener, the C(sshd) started by PID 1) as critical too, with ceiling V(-1).
+        Its per-connection processes are not checked (OpenSSH gives them back the daemon's original
+        C(oom_score_adj) on purpose). Nothing is checked when no SSH daemon runs.
     type: bool
     default: true
   timeout:
@@ -223,7 +224,9 @@ from ansible_collections.oomguard.memory.plugins.module_utils.systemd import boo
 # Tests point the /proc readers at a fake tree; never a user option.
 ROOT = '/'
 MIN_LIMIT = 16 * 1024 * 1024
-SSH_ITEM = {'process': r'^sshd(-session|-auth)?$', 'match': 'comm', 'max_oom_score_adj': -1, 'ssh': True}
+# The SSH daemon's listener: the sshd that PID 1 started. The per-connection sshd processes go back
+# to the oom_score_adj the daemon started with (OpenSSH does that on purpose), so they are not checked.
+SSH_ITEM = {'process': r'^sshd$', 'match': 'comm', 'ppid': 1, 'max_oom_score_adj': -1, 'ssh': True}
 
 
 def argument_spec():
@@ -386,19 +389,26 @@ class Drill(object):
         return None
 
     def wait(self):
-        try:
-            returncode = self.proc.wait(timeout=self.params['timeout'])
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            timed_out = True
+        # Poll rather than block: the peak usage is sampled while the box exists (a systemd scope
+        # and its memory.peak are gone as soon as the hog is).
+        deadline = time.monotonic() + self.params['timeout']
+        peak = None
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            sample = self.box.counters().get('peak_bytes')
+            peak = sample if peak is None or (sample or 0) > peak else peak
+            time.sleep(0.05)
+        timed_out = self.proc.poll() is None
+        if timed_out:
             drill._kill_all(self.box.procs() + [self.proc.pid])
-            returncode = self.proc.wait()
+        returncode = self.proc.wait()
         self.result['hog']['returncode'] = returncode
         # stress-ng's parent outlives its worker for a moment; the cgroup must be empty before the counters count.
         deadline = time.monotonic() + 10
         while self.box.procs() and time.monotonic() < deadline:
             time.sleep(0.1)
         counters = self.box.counters()
+        if counters.get('peak_bytes') is None:
+            counters['peak_bytes'] = peak
         vmstat_after = (procfs.read_vmstat(ROOT) or {}).get('oom_kill')
         return timed_out, returncode, counters, vmstat_after
 

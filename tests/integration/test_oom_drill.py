@@ -159,7 +159,7 @@ def test_drill_refuses_when_a_critical_service_is_not_running(run):
 
 
 def test_drill_refuses_the_ssh_daemon_unprotected(run):
-    pids = subprocess.run(['pgrep', '-x', 'sshd'], stdout=subprocess.PIPE, universal_newlines=True).stdout.split()
+    pids = subprocess.run(['pgrep', '-x', '-P', '1', 'sshd'], stdout=subprocess.PIPE, universal_newlines=True).stdout.split()
     if not pids:
         pytest.skip('no SSH daemon runs on this host')
     if all(int(open('/proc/%s/oom_score_adj' % pid).read()) < 0 for pid in pids):

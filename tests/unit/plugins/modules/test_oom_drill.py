@@ -10,8 +10,8 @@ MEMINFO = 'MemTotal: 4000000 kB\nMemFree: 3000000 kB\nMemAvailable: 3500000 kB\n
           'SwapTotal: 1048572 kB\nSwapFree: 1048572 kB\n'
 
 
-def add(root, pid, comm, cgroup, adj=0):
-    fields = ['S', '1', str(pid), str(pid), '0', '-1', '0'] + ['0'] * 12 + ['100', '0', '0']
+def add(root, pid, comm, cgroup, adj=0, ppid=1):
+    fields = ['S', str(ppid), str(pid), str(pid), '0', '-1', '0'] + ['0'] * 12 + ['100', '0', '0']
     write(root, '/proc/%d/stat' % pid, '%d (%s) %s\n' % (pid, comm, ' '.join(fields)))
     write(root, '/proc/%d/cgroup' % pid, '0::%s\n' % cgroup)
     write(root, '/proc/%d/oom_score_adj' % pid, '%d\n' % adj)
@@ -33,6 +33,7 @@ def host(tmp_path, monkeypatch):
     add(root, 10, 'postgres', '/system.slice/postgresql.service', adj=-900)
     add(root, 20, 'redis-server', '/system.slice/redis.service', adj=0)
     add(root, 30, 'sshd', '/system.slice/ssh.service', adj=-900)
+    add(root, 31, 'sshd', '/system.slice/ssh.service', adj=0, ppid=30)     # a connection: not checked
     monkeypatch.setattr(oom_drill, 'ROOT', root)
     groups = {'postgresql.service': '/system.slice/postgresql.service', 'redis.service': '/system.slice/redis.service'}
 
@@ -55,8 +56,8 @@ def test_check_mode_plans_a_systemd_scope_on_cgroup_v2(run_module, host):
     assert result['backend'] == 'systemd_scope'
     assert 'MemoryMax=64.0 MiB and MemorySwapMax=0' in result['actions'][0]
     assert result['critical'][0]['pids'] == [10] and result['critical'][0]['protected'] is True
-    labels = [c['label'] for c in result['critical']]
-    assert any('sshd' in label for label in labels)      # the running SSH daemon, protected at -900
+    ssh = [c for c in result['critical'] if 'sshd' in c['label']]
+    assert ssh[0]['pids'] == [30]       # the listener, protected at -900; not the connection 31
 
 
 def test_refuses_an_unprotected_critical_unit_and_names_it(run_module, host):
