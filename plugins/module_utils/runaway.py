@@ -243,6 +243,11 @@ def evaluate(rows, rules, own, count=1):
     return result
 
 
+def mib(kb):
+    """kB for people: '3072.0 MiB'."""
+    return '%.1f MiB' % (kb / 1024.0)
+
+
 def verdict_line(candidate):
     """One candidate of evaluate() as a line for people."""
     text = 'pid %d %s (%.1f MiB RSS, %d s old%s): %s' % (

@@ -176,7 +176,7 @@ actions:
   returned: always
   type: list
   elements: str
-  sample: ["SIGTERM pid 4242 (java, 3G RSS)", "SIGKILL pid 4242 if still running after 10 s"]
+  sample: ["SIGTERM pid 4242 (java, 3072.0 MiB RSS)", "SIGKILL pid 4242 if still running after 10 s"]
 msg:
   description: One sentence on the outcome.
   returned: always
@@ -190,7 +190,7 @@ from ansible_collections.oomguard.memory.plugins.module_utils import runaway, sy
 from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
 from ansible_collections.oomguard.memory.plugins.module_utils.procfs import ProcError
 from ansible_collections.oomguard.memory.plugins.module_utils.processes import TargetError
-from ansible_collections.oomguard.memory.plugins.module_utils.sizes import SizeError, format_size, parse_size
+from ansible_collections.oomguard.memory.plugins.module_utils.sizes import SizeError, parse_size
 
 # Tests point the /proc readers at a fake tree; never a user option.
 ROOT = '/'
@@ -230,12 +230,12 @@ def build_rules(params):
 
 
 def plan_steps(row, method, unit, params):
-    label = '%s pid %d (%s, %s RSS)' % ('%s', row['pid'], row['name'], format_size(row['rss_kb'] * 1024))
+    label = '%s pid %d (%s, %s RSS)' % ('%s', row['pid'], row['name'], runaway.mib(row['rss_kb']))
     if method == 'signal':
         return [label % 'SIGTERM', 'SIGKILL pid %d if still running after %d s' % (row['pid'], params['grace'])]
     if params['unit_action'] == 'restart':
         return ['systemctl restart %s (holds pid %d, %s, %s RSS)' % (unit, row['pid'], row['name'],
-                                                                     format_size(row['rss_kb'] * 1024))]
+                                                                     runaway.mib(row['rss_kb']))]
     return ['systemctl kill --kill-whom=all --signal=SIGTERM %s (holds pid %d)' % (unit, row['pid']),
             'systemctl kill --kill-whom=all --signal=SIGKILL %s if pid %d still runs after %d s'
             % (unit, row['pid'], params['grace'])]
@@ -271,7 +271,7 @@ def main():
                'signals': [], 'commands': [], 'exited': None, 'seconds': 0.0}
     result['stopped'] = stopped
     if module.check_mode:
-        result['msg'] = 'would stop pid %d (%s, %s RSS)' % (row['pid'], row['name'], format_size(row['rss_kb'] * 1024))
+        result['msg'] = 'would stop pid %d (%s, %s RSS)' % (row['pid'], row['name'], runaway.mib(row['rss_kb']))
         module.exit_json(changed=True, **result)
 
     def systemctl(args):
@@ -294,7 +294,7 @@ def main():
                          % (row['pid'], row['name'], ', '.join(stopped['signals'] or stopped['commands'])),
                          changed=True, **result)
     result['msg'] = 'stopped pid %d (%s, %s RSS) with %s' % (
-        row['pid'], row['name'], format_size(row['rss_kb'] * 1024),
+        row['pid'], row['name'], runaway.mib(row['rss_kb']),
         ' then '.join(stopped['signals']) if method == 'signal' else '; '.join(stopped['commands']))
     module.exit_json(changed=True, **result)
 

@@ -31,7 +31,7 @@ def host(tmp_path, monkeypatch):
 def test_check_mode_signal_plan(run_module, host):
     result = run_module(module, {'process': '^node$', '_ansible_check_mode': True})
     assert result['changed'] is True
-    assert result['actions'] == ['SIGTERM pid 200 (node, 2G RSS)', 'SIGKILL pid 200 if still running after 10 s']
+    assert result['actions'] == ['SIGTERM pid 200 (node, 2048.0 MiB RSS)', 'SIGKILL pid 200 if still running after 10 s']
     assert result['stopped']['method'] == 'signal' and result['stopped']['exited'] is None
     assert result['verdicts'][0].startswith('pid 200 node (2048.0 MiB RSS')
 
@@ -40,7 +40,7 @@ def test_check_mode_plans_a_restart_of_the_unit_on_a_systemd_host(run_module, ho
     write(host, '/run/systemd/system/.keep', '')
     result = run_module(module, {'_ansible_check_mode': True})
     assert result['stopped']['pid'] == 100 and result['stopped']['method'] == 'systemctl'
-    assert result['actions'] == ['systemctl restart batch-import.service (holds pid 100, java, 3G RSS)']
+    assert result['actions'] == ['systemctl restart batch-import.service (holds pid 100, java, 3072.0 MiB RSS)']
     kill = run_module(module, {'_ansible_check_mode': True, 'unit_action': 'kill', 'grace': 3})
     assert kill['actions'][0] == 'systemctl kill --kill-whom=all --signal=SIGTERM batch-import.service (holds pid 100)'
 
