@@ -19,7 +19,7 @@ description:
     tmpfs and shared memory, kernel slab. The kernel drops clean cache by itself under pressure, so this mostly
     turns cache into C(MemFree) sooner; the files read again afterwards cost disk reads."
   - Returns C(Cached) and C(MemAvailable) before and after, so the effect is measured, not assumed.
-  - The action is one-shot, not a state: a run always reports C(changed=true).
+  - The action is one-shot, not a state; a run always reports C(changed=true).
 author: oomguard developers (@oomguard)
 options:
   sync:

@@ -12,7 +12,7 @@ short_description: Stop the one process that is eating the memory, chosen by rul
 version_added: 0.1.0
 description:
   - Chooses a process by readable rules (the largest resident memory, RSS, optionally narrowed to a name, command
-    line or systemd unit pattern, or one explicit pid) and stops it: C(SIGTERM), then C(SIGKILL) after O(grace)
+    line or systemd unit pattern, or one explicit pid) and stops it with C(SIGTERM), then C(SIGKILL) after O(grace)
     seconds if it is still there.
   - A process that belongs to a systemd C(.service) unit is stopped through systemd instead of a raw signal
     (O(unit_action)), so systemd knows what happened and its restart policy applies.
