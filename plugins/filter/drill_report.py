@@ -113,8 +113,8 @@ def drill_report_junit(value):
     for report in reports:
         host = report.get('host') or 'host'
         failed = [c for c in report['checks'] if not c['passed']]
-        out.append('  <testsuite name=%s tests="%d" failures="%d">' % (quoteattr('oom-drill.%s' % host),
-                                                                        len(report['checks']), len(failed)))
+        suite = quoteattr('oom-drill.%s' % host)
+        out.append('  <testsuite name=%s tests="%d" failures="%d">' % (suite, len(report['checks']), len(failed)))
         for item in report['checks']:
             out.append('    <testcase classname=%s name=%s>' % (quoteattr('oom-drill.%s' % host), quoteattr(item['name'])))
             if not item['passed']:

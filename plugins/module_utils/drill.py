@@ -164,8 +164,10 @@ class _RawCgroup(object):
         def enter():
             # Runs in the child before exec: the hog is inside the limit before its first instruction.
             _write(procs, '%d\n' % os.getpid())
-        return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                preexec_fn=enter, close_fds=True)
+        # Not run_command: the hog must be started, checked in its cgroup and released while it runs.
+        return subprocess.Popen(  # pylint: disable=ansible-bad-function
+            argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=enter, close_fds=True)
 
     def verify(self, pid):
         """None when ``pid`` sits in the cgroup and the limits read back as set, else why not."""
@@ -313,8 +315,10 @@ class SystemdScope(object):
         command = ['systemd-run', '--scope', '--quiet', '--collect', '--unit=%s' % self.unit,
                    '--description=oomguard OOM drill', '-p', 'MemoryMax=%d' % self.limit,
                    '-p', 'MemorySwapMax=0', '--'] + argv
-        return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, close_fds=True, env=dict(os.environ, LC_ALL='C'))
+        # Not run_command: the hog must be started, checked in its scope and released while it runs.
+        return subprocess.Popen(  # pylint: disable=ansible-bad-function
+            command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, close_fds=True, env=dict(os.environ, LC_ALL='C'))
 
     def _show(self, props):
         rc, out, err = self.run(['systemctl', 'show', self.unit] + ['--property=%s' % p for p in props])

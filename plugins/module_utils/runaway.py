@@ -156,8 +156,8 @@ class Rules(object):
         else:
             parts = []
             if self.process_re is not None:
-                parts.append('%s matches %r' % ('name (comm)' if self.match == 'comm' else 'command line',
-                                                 self.process))
+                what = 'name (comm)' if self.match == 'comm' else 'command line'
+                parts.append('%s matches %r' % (what, self.process))
             if self.unit_re is not None:
                 parts.append('systemd unit matches %r' % self.unit)
             scope = 'user processes whose %s' % ' and whose '.join(parts) if parts else 'all user processes'
@@ -216,8 +216,8 @@ class Rules(object):
         if row['age_s'] < self.min_age_s:
             return 'younger than min_age (%d s < %d s)' % (row['age_s'], self.min_age_s)
         if row['rss_kb'] < self.min_rss_kb:
-            return 'smaller than min_rss (%s < %s)' % (format_size(row['rss_kb'] * 1024),
-                                                      format_size(self.min_rss_kb * 1024))
+            sizes = (format_size(row['rss_kb'] * 1024), format_size(self.min_rss_kb * 1024))
+            return 'smaller than min_rss (%s < %s)' % sizes
         return None
 
 

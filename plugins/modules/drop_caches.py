@@ -42,7 +42,7 @@ attributes:
 notes:
   - Needs root, and a writable C(/proc/sys) (not the case in most containers).
 seealso:
-  - role: oomguard.memory.remediate
+  - module: oomguard.memory.memory_state
 '''
 
 EXAMPLES = r'''

@@ -55,7 +55,10 @@ state:
   returned: always
   type: dict
   contains:
-    time: {description: When it was read (UTC, ISO-8601)., type: str, sample: '2026-11-30T01:02:03Z'}
+    time:
+      description: When it was read, UTC, ISO-8601.
+      type: str
+      sample: '2026-11-30T01:02:03Z'
     mem_total_kb: {description: MemTotal., type: int}
     mem_available_kb: {description: MemAvailable., type: int}
     cached_kb: {description: Cached (page cache)., type: int}

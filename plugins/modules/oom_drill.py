@@ -132,7 +132,7 @@ notes:
     still be written. The drill playbook fails the host afterwards.
 seealso:
   - module: oomguard.memory.oom_facts
-  - role: oomguard.memory.oom_protect
+  - module: oomguard.memory.oom_score_adj
 '''
 
 EXAMPLES = r'''

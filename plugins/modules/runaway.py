@@ -111,7 +111,7 @@ notes:
   - Needs root to signal other users' processes.
 seealso:
   - module: oomguard.memory.oom_facts
-  - role: oomguard.memory.remediate
+  - module: oomguard.memory.drop_caches
 '''
 
 EXAMPLES = r'''
@@ -157,8 +157,12 @@ stopped:
   contains:
     pid: {description: Its pid., type: int}
     name: {description: Its name (comm)., type: str}
-    rss_kb: {description: Its resident memory before it was stopped, in kB., type: int}
-    unit: {description: Its systemd unit, or null., type: str}
+    rss_kb:
+      description: Its resident memory before it was stopped, in kB.
+      type: int
+    unit:
+      description: Its systemd unit, or null.
+      type: str
     method: {description: V(signal) or V(systemctl)., type: str}
     signals: {description: The signals sent (raw signal method)., type: list, elements: str}
     commands: {description: The systemctl commands run (systemctl method)., type: list, elements: str}
@@ -256,9 +260,8 @@ def main():
     chosen = next((c for c in candidates if c['verdict'] == 'chosen'), None)
     if chosen is None:
         refused = [c for c in candidates if c['verdict'] == 'refused']
-        result['msg'] = ('no process matches the selection' if not candidates else
-                         'no process qualifies: %s' % '; '.join('pid %d (%s): %s' % (c['pid'], c['name'], c['reason'])
-                                                                 for c in refused[:5]))
+        reasons = '; '.join('pid %d (%s): %s' % (c['pid'], c['name'], c['reason']) for c in refused[:5])
+        result['msg'] = 'no process qualifies: %s' % reasons if candidates else 'no process matches the selection'
         module.exit_json(changed=False, **result)
 
     row = rows[chosen['pid']]

@@ -6,13 +6,13 @@ with OOMScoreAdjust=-900 (negative values work in the VM); a second one at 0 mak
 refuse. Each Ansible task costs seconds under emulation, so this file keeps to three runs.
 """
 import json
-import os
 import uuid
 
 import pytest
 
 try:
-    from testbed import vm  # noqa: F401  pylint: disable=unused-import  (the session's VM fixture)
+    # The session's VM fixture.
+    from testbed import vm  # noqa: F401  pylint: disable=unused-import
 except ImportError:
     pytestmark = pytest.mark.skip(reason='this tree has no VM testbed (tests/testbed/vm.sh)')
 

@@ -6,7 +6,8 @@ import uuid
 import pytest
 
 try:
-    from testbed import vm  # noqa: F401  pylint: disable=unused-import  (the session's VM fixture)
+    # The session's VM fixture.
+    from testbed import vm  # noqa: F401  pylint: disable=unused-import
 except ImportError:
     pytestmark = pytest.mark.skip(reason='this tree has no VM testbed (tests/testbed/vm.sh)')
 
