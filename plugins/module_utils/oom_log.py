@@ -228,6 +228,11 @@ def format_event(event, label=None):
     return out
 
 
+def facts(events, label):
+    """The documented facts (``format_event``) of the event values read from the source ``label``."""
+    return (format_event(event, label) for event in events)
+
+
 def _int(match, group=1):
     return int(match.group(group)) if match else None
 

@@ -39,7 +39,7 @@ import time
 from ansible_collections.oomguard.memory.plugins.module_utils import cgroups, procfs
 from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
 from ansible_collections.oomguard.memory.plugins.module_utils.files import FileError, atomic_write
-from ansible_collections.oomguard.memory.plugins.module_utils.oom_log import parse_lines, parse_stream
+from ansible_collections.oomguard.memory.plugins.module_utils.oom_log import facts, parse_lines, parse_stream
 from ansible_collections.oomguard.memory.plugins.module_utils.processes import (
     compile_pattern, in_control_group, match_pattern, process_table)
 
@@ -266,7 +266,7 @@ class _LogReader(object):
             return None
         seen = [last]
         try:
-            events = list(parse_lines(_kmsg_records(fd, last, seen), 'kmsg', boot_time=self.boot_time))
+            events = list(facts(parse_lines(_kmsg_records(fd, last, seen), boot_time=self.boot_time), 'kmsg'))
         finally:
             os.close(fd)
         self.positions['kmsg'] = {'boot_id': self.boot_id, 'seq': seen[0]}
@@ -292,7 +292,7 @@ class _LogReader(object):
                 self.problems.append('cannot run journalctl: %s' % (exc.strerror or exc))
             return None
         try:
-            events = list(parse_lines(_cursor_lines(proc.stdout, last), 'journal', boot_time=self.boot_time))
+            events = list(facts(parse_lines(_cursor_lines(proc.stdout, last), boot_time=self.boot_time), 'journal'))
         finally:
             rc = proc.wait()
         if rc not in (0, None):
@@ -320,7 +320,7 @@ class _LogReader(object):
                           'ref_time': info.st_mtime}
                 end = _whole_lines_end(handle, info.st_size, start)
                 handle.seek(start)
-                events.extend(parse_stream(_Bounded(handle, end - start), name, **kwargs))
+                events.extend(facts(parse_stream(_Bounded(handle, end - start), **kwargs), name))
         except (IOError, OSError) as exc:
             self.problems.append('cannot read %s: %s' % (path, exc.strerror or exc))
             return None
@@ -335,8 +335,8 @@ class _LogReader(object):
                 if info.st_ino != pos.get('ino') or info.st_size <= pos.get('offset', 0):
                     return []
                 handle.seek(pos.get('offset', 0))
-                return list(parse_stream(handle, old, year=time.localtime(info.st_mtime).tm_year,
-                                         boot_time=self.boot_time, ref_time=info.st_mtime))
+                return list(facts(parse_stream(handle, year=time.localtime(info.st_mtime).tm_year,
+                                               boot_time=self.boot_time, ref_time=info.st_mtime), old))
         except (IOError, OSError):
             return []
 
