@@ -72,8 +72,7 @@ def rows(options, prefix=''):
         yield '| `%s` | %s | %s | %s |' % (full, type_of(spec), default, text)
         if spec.get('options'):
             sub = full + ('[].' if spec.get('type') == 'list' else '.')
-            for row in rows(spec['options'], sub):
-                yield row
+            yield from rows(spec['options'], sub)
 
 
 def generated(specs):
