@@ -62,7 +62,7 @@ install: venv
 	@echo "installed $(notdir $(TARBALL)) into $(COLL_DIR)"
 
 run: install
-	$(VENV)/bin/ansible-playbook -i playbooks/inventory.ini playbooks/oom_report.yml
+	$(VENV)/bin/ansible-playbook -i playbooks/inventory.ini playbooks/oom_report.yml -e oom_report_fail_on=never
 	@if [ -n "$${APPLY:-}" ]; then $(VENV)/bin/ansible-playbook -i playbooks/inventory.ini playbooks/harden.yml; fi
 
 unit: venv
