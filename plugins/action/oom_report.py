@@ -100,6 +100,7 @@ class ActionModule(ActionBase):
             entry = rep.host_entry(_host_name(name, values), values.get(args['facts_var']),
                                    values.get(args['audit_var']), values.get(args['error_var']))
             entry['inventory_name'] = name
+            entry['since'] = to_text(values.get('oom_report_since') or '') or None
             entries.append(entry)
         return rep.build_report(entries, level, args['since'], unreachable_fails)
 
