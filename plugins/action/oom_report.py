@@ -108,12 +108,11 @@ class ActionModule(ActionBase):
         paths = []
         for pattern in patterns:
             pattern = os.path.abspath(os.path.expanduser(pattern))
-            if os.path.isdir(pattern):
-                pattern = os.path.join(pattern, 'report.json')
             found = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
             if not found:
                 raise AnsibleActionFail('merge: no report.json matches %s' % pattern)
-            paths.extend(found)
+            # a directory stands for the report.json in it (a slice's oom_report_dir)
+            paths.extend(os.path.join(p, 'report.json') if os.path.isdir(p) else p for p in found)
         try:
             reports = [rep.load_report(path) for path in paths]
         except rep.ReportError as exc:

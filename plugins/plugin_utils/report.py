@@ -23,6 +23,7 @@ __metaclass__ = type
 import datetime
 import json
 import os
+import re
 import tempfile
 from xml.sax.saxutils import escape, quoteattr
 
@@ -35,6 +36,7 @@ GATE_RANK = {'kills': None, 'high': 3, 'medium': 2, 'low': 1, 'never': None}
 FILES = ('report.json', 'report.md', 'junit.xml')
 # Per host, report.json keeps the newest this many events; the summary counts all of them.
 EVENTS_KEPT = 20
+_CONTROL_RE = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]')
 _TRUE = ('true', 'yes', 'on', '1')
 _FALSE = ('false', 'no', 'off', '0')
 
@@ -224,7 +226,8 @@ def merge_reports(reports, fail_on='kills', fail_on_unreachable=True, labels=Non
 
 
 def render_json(report):
-    return json.dumps(report, indent=1, sort_keys=True) + '\n'
+    # compact: at 10,000 hosts indentation alone adds a third to the file
+    return json.dumps(report, sort_keys=True, separators=(',', ':')) + '\n'
 
 
 def _md(text):
@@ -289,13 +292,12 @@ def render_markdown(report):
 
 
 def _attrs(pairs):
-    return ''.join(' %s=%s' % (key, quoteattr(str(value))) for key, value in pairs)
+    return ''.join(' %s=%s' % (key, quoteattr(_CONTROL_RE.sub('?', str(value)))) for key, value in pairs)
 
 
 def _xml_text(text):
     # XML 1.0 forbids most control characters even escaped; kernel text can carry them
-    clean = ''.join(c if c in '\t\n\r' or ord(c) >= 0x20 else '?' for c in str(text))
-    return escape(clean)
+    return escape(_CONTROL_RE.sub('?', str(text)))
 
 
 def _case(classname, name, outcome=None, message='', kind='', body=''):
