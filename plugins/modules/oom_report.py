@@ -28,7 +28,7 @@ description:
     and writes one report of all their hosts.
   - Does not fail on the gate itself; it returns RV(failing) and RV(failing_lines) so the play can
     fail the failing hosts after the files are written (what C(playbooks/oom_report.yml) does).
-  - Use it with C(run_once: true); files are written with atomic renames.
+  - Use it with C(run_once=true); files are written with atomic renames.
 author:
   - oomguard developers (@oomguard)
 attributes:
