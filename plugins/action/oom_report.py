@@ -82,7 +82,6 @@ class ActionModule(ActionBase):
                 result['paths'] = rep.write_files(dest, report)
             except rep.ReportError as exc:
                 raise AnsibleActionFail(to_text(exc))
-            result['changed'] = True
         failing = dict((e.get('inventory_name') or e['name'], e['gate']) for e in report['hosts'] if e['gate'])
         result.update(dest=dest, fleet=report['fleet'], failing=failing,
                       failing_lines=['%s: %s' % (name, '; '.join(reasons)) for name, reasons in sorted(failing.items())])

@@ -29,6 +29,8 @@ description:
   - Does not fail on the gate itself; it returns RV(failing) and RV(failing_lines) so the play can
     fail the failing hosts after the files are written (what C(playbooks/oom_report.yml) does).
   - Use it with C(run_once=true); files are written with atomic renames.
+  - Always reports C(changed=false) - writing the report on the controller changes no managed
+    host, so a read-only play still ends with C(changed=0).
 author:
   - oomguard developers (@oomguard)
 attributes:

@@ -193,3 +193,14 @@ def test_merge_of_two_slices(fleet):
     report, junit, _markdown = load(merged)
     assert len(report['hosts']) == 4 and report['fail_on'] == 'kills' and len(report['fleet']['failing']) == 3
     assert check(junit) == []
+
+
+def test_check_mode_writes_no_file_and_the_recap_shows_no_change(fleet):
+    out = os.path.join(fleet['tmp'], 'check')
+    recap = run_playbook(['-i', 'localhost,', '-c', 'local', PLAYBOOK], True, False,
+                         {'oom_report_dir': out, 'oom_report_fail_on': 'never'}, ansible_env())
+    assert recap.rc == 0 and recap.changed == 0, recap.output[-3000:]
+    assert not os.path.exists(out)
+    plain = run_playbook(['-i', 'localhost,', '-c', 'local', PLAYBOOK], False, False,
+                         {'oom_report_dir': out, 'oom_report_fail_on': 'never'}, ansible_env())
+    assert plain.rc == 0 and plain.changed == 0 and os.path.isfile(os.path.join(out, 'junit.xml'))
