@@ -20,7 +20,13 @@ process is the controller memory. Then the merge step end to end: `ansible-playb
 playbooks/oom_report_merge.yml` over 10 slice report.json files holding the same hosts.
 
     python bench/oom_report.py [--hosts 50] [--rounds 3] [--forks 5,20,50] [--aggregate 10000]
-                               [--skip-fleet] [--skip-aggregate]
+                               [--skip-fleet] [--skip-aggregate] [--state DIR]
+
+--state DIR keeps the fleet timings and the recorded results between invocations: on a shared
+machine, run one round at a time under the host lock (`flock /tmp/oomguard-host.lock python
+bench/oom_report.py --rounds 1 --skip-aggregate --state DIR`, three times), then the aggregation
+without the lock (`--skip-fleet --state DIR`); each invocation prints the medians over all rounds
+so far.
 """
 import argparse
 import json
@@ -95,7 +101,14 @@ def fleet_bench(args, tmp):
             podman('run', '-d', '--name', name, '--network', 'none', '--entrypoint', 'sleep', ref, 'infinity')
         print('started %d containers from %s in %.1f s' % (len(names), ref, time.monotonic() - started))
         results = {}
-        for round_no in range(args.rounds):
+        saved = os.path.join(args.state, 'fleet.json') if args.state else None
+        if saved and os.path.exists(saved):
+            with open(saved) as handle:
+                for key, values in json.load(handle).items():
+                    label, forks = key.split(':')
+                    results[(label, int(forks))] = [tuple(v) for v in values]
+        done = len(results.get(('setup', args.forks[0]), []))
+        for round_no in range(done, done + args.rounds):
             for forks in args.forks:
                 runs = [('setup', [os.path.join(BIN, 'ansible'), 'all', '-i', inventory, '-f', str(forks),
                                    '-m', 'ansible.builtin.setup']),
@@ -113,8 +126,14 @@ def fleet_bench(args, tmp):
             report = json.load(handle)
         assert report['fleet']['hosts'] == args.hosts and report['fleet']['ok'] == args.hosts, report['fleet']
         recorded = record(tmp, names[0])
+        if saved:
+            with open(saved, 'w') as handle:
+                json.dump(dict(('%s:%d' % key, values) for key, values in results.items()), handle)
+            with open(os.path.join(args.state, 'recorded.json'), 'w') as handle:
+                json.dump(recorded, handle)
+        rounds = len(results[('setup', args.forks[0])])
         print('\n%d containers, %d round(s); wall seconds median (min-max), CPU seconds of the process tree per host'
-              % (args.hosts, args.rounds))
+              % (args.hosts, rounds))
         print('%-6s | %-24s | %-24s | %-9s | %-9s | %s' % ('forks', 'setup wall', 'oom_report wall', 'setup cpu',
                                                            'report cpu', 'report/setup (wall, cpu)'))
         for forks in args.forks:
@@ -196,6 +215,9 @@ print(json.dumps({'seconds': elapsed, 'peak_rss_mib': peak, 'rss_before_mib': ba
 
 
 def aggregate_bench(args, tmp, recorded):
+    if not recorded and args.state and os.path.exists(os.path.join(args.state, 'recorded.json')):
+        with open(os.path.join(args.state, 'recorded.json')) as handle:
+            recorded = json.load(handle)
     recorded = recorded or record(tmp, None)
     data = os.path.join(tmp, 'recorded.json')
     with open(data, 'w') as handle:
@@ -267,8 +289,12 @@ def main():
     parser.add_argument('--aggregate', type=int, default=10000)
     parser.add_argument('--skip-fleet', action='store_true')
     parser.add_argument('--skip-aggregate', action='store_true')
+    parser.add_argument('--state', help='keep timings and recorded results here between invocations')
     args = parser.parse_args()
     args.forks = [int(f) for f in args.forks.split(',')]
+    if args.state:
+        args.state = os.path.abspath(args.state)
+        os.makedirs(args.state, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix='oomguard-bench-report-')
     try:
         recorded = None
