@@ -187,7 +187,7 @@ def record(tmp, container):
 
 
 AGGREGATE = r'''
-import json, resource, sys, time
+import json, os, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 from ansible_collections.oomguard.memory.plugins.plugin_utils import report as rep
 with open(sys.argv[2]) as handle:
@@ -209,6 +209,15 @@ report = rep.build_report(entries, 'kills')
 paths = rep.write_files(out, report)
 elapsed = time.perf_counter() - start
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+# the slices for the merge step, written here so the benchmark process itself stays small
+# (a forked child counts its parent's memory in its peak RSS until it execs)
+step = len(report['hosts']) // 10
+for index in range(10):
+    part = dict(report, hosts=report['hosts'][index * step:(index + 1) * step if index < 9 else None])
+    folder = '%s-slice%d' % (out, index)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, 'report.json'), 'w') as handle:
+        json.dump(part, handle)
 print(json.dumps({'seconds': elapsed, 'peak_rss_mib': peak, 'rss_before_mib': base_rss,
                   'failing': len(report['fleet']['failing']), 'hosts': len(report['hosts'])}))
 '''
@@ -244,18 +253,7 @@ def aggregate_bench(args, tmp, recorded):
     print('  host entries + report + 3 files: %s s; peak RSS %s MiB (the interpreter with the recorded input '
           'already loaded: %.1f MiB); files %s' % (summary(times), summary(peaks), result['rss_before_mib'],
                                                    ', '.join('%s %.1f MiB' % kv for kv in sorted(sizes.items()))))
-    # merge step end to end: 10 slices of the same hosts
-    slices = []
-    with open(os.path.join(tmp, 'agg', 'report.json')) as handle:
-        full = json.load(handle)
-    step = len(full['hosts']) // 10
-    for index in range(10):
-        part = dict(full, hosts=full['hosts'][index * step:(index + 1) * step if index < 9 else None])
-        folder = os.path.join(tmp, 'slice%d' % index)
-        os.makedirs(folder)
-        with open(os.path.join(folder, 'report.json'), 'w') as handle:
-            json.dump(part, handle)
-        slices.append(folder)
+    # merge step end to end: the 10 slices the aggregation process wrote
     merge_times, merge_rss = [], []
     anchor_times, anchor_rss = [], []
     noop = os.path.join(tmp, 'noop.yml')
@@ -264,7 +262,7 @@ def aggregate_bench(args, tmp, recorded):
     for _round in range(args.rounds):
         wall, _cpu, rss, rc, out = timed([os.path.join(BIN, 'ansible-playbook'), '-i', 'localhost,', '-c', 'local',
                                           os.path.join(ROOT, 'playbooks', 'oom_report_merge.yml'),
-                                          '-e', json.dumps({'oom_report_merge': [os.path.join(tmp, 'slice*')],
+                                          '-e', json.dumps({'oom_report_merge': [os.path.join(tmp, 'agg-slice*')],
                                                             'oom_report_dir': os.path.join(tmp, 'merged'),
                                                             'oom_report_fail_on': 'never'})])
         if rc != 0:
