@@ -275,12 +275,12 @@ def aggregate_bench(args, tmp, recorded):
     with open(os.path.join(tmp, 'merged', 'report.json')) as handle:
         assert len(json.load(handle)['hosts']) == args.aggregate
     print('  merge playbook over 10 slice report.json files (%d hosts): %s s wall, peak RSS %s MiB; a one-task '
-          'debug playbook (the floor): %s s, %s MiB' % (args.aggregate, summary(merge_times), summary(merge_rss),
-                                                       summary(anchor_times), summary(anchor_rss)))
+          'debug playbook (the floor): %s s, %s MiB'
+          % (args.aggregate, summary(merge_times), summary(merge_rss), summary(anchor_times), summary(anchor_rss)))
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--hosts', type=int, default=50)
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--forks', default='5,20,50')

@@ -185,8 +185,8 @@ def evaluate_container_limits(runtime, containers):
         return []
     return [finding(
         'container_unlimited', 'container_limits', 'medium', runtime,
-        '%d running %s container(s) have no memory limit: %s' % (len(unlimited), runtime,
-                                                                  ', '.join(unlimited[:10]) + (' ...' if len(unlimited) > 10 else '')),
+        '%d running %s container(s) have no memory limit: %s'
+        % (len(unlimited), runtime, ', '.join(unlimited[:10]) + (' ...' if len(unlimited) > 10 else '')),
         {'runtime': runtime, 'containers': unlimited, 'running': len(containers)},
         fix('start them with a memory limit (%s run --memory ...), or cap the slice they run in' % runtime,
             'oomguard.memory.memory_limits', 'memory_limits_units'))]

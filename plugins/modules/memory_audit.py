@@ -118,7 +118,7 @@ options:
         default: 10
 notes:
   - Findings of V(overcommit) have no role of this collection to fix them (the collection does
-    not manage those two sysctls); their RV(findings[].fix.text) says what to set.
+    not manage those two sysctls); the C(text) of their RV(findings[].fix) says what to set.
   - Containers are listed with C(docker|podman ps) and C(inspect) as the user the task runs as;
     rootless containers of other users are not seen.
 seealso:
@@ -208,10 +208,18 @@ checks:
     - {id: memory_pressure, status: ok, reason: null, findings: 0}
     - {id: unit_limits, status: skipped, reason: no systemd unit cgroups in the memory hierarchy, findings: 0}
   contains:
-    id: {description: The check., type: str}
-    status: {description: V(ok), V(findings) or V(skipped)., type: str}
-    reason: {description: Why it was skipped, or null., type: str}
-    findings: {description: How many findings it produced., type: int}
+    id:
+      description: The check.
+      type: str
+    status:
+      description: V(ok), V(findings) or V(skipped).
+      type: str
+    reason:
+      description: Why it was skipped, or null.
+      type: str
+    findings:
+      description: How many findings it produced.
+      type: int
 summary:
   description: Findings per severity, their total, and the worst severity (null without findings).
   returned: always

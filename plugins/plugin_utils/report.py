@@ -304,8 +304,8 @@ def _case(classname, name, outcome=None, message='', kind='', body=''):
     head = '    <testcase%s' % _attrs((('name', name), ('classname', classname), ('time', '0.000')))
     if outcome is None:
         return head + '/>'
-    return '%s>\n      <%s%s>%s</%s>\n    </testcase>' % (head, outcome, _attrs((('message', message), ('type', kind))),
-                                                        _xml_text(body), outcome)
+    result = _attrs((('message', message), ('type', kind)))
+    return '%s>\n      <%s%s>%s</%s>\n    </testcase>' % (head, outcome, result, _xml_text(body), outcome)
 
 
 def junit_cases(entry, level):
@@ -381,9 +381,9 @@ def render_junit(report):
         body.append('    <system-err></system-err>')
         body.append('  </testsuite>')
         suites.append('\n'.join(body))
-    head = '<testsuites%s>' % _attrs((('name', 'oomguard.memory oom_report'), ('tests', totals['tests']),
-                                       ('failures', totals['failures']), ('errors', totals['errors']),
-                                       ('time', '0.000')))
+    head = '<testsuites%s>' % _attrs((
+        ('name', 'oomguard.memory oom_report'), ('tests', totals['tests']), ('failures', totals['failures']),
+        ('errors', totals['errors']), ('time', '0.000')))
     return '\n'.join(['<?xml version="1.0" encoding="UTF-8"?>', head] + suites + ['</testsuites>']) + '\n'
 
 
