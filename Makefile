@@ -107,6 +107,7 @@ bench: install
 	$(PY) bench/oom_facts_journal.py
 	$(PY) bench/swap_role.py
 	$(PY) bench/monitor_collector.py
+	$(PY) bench/oom_report.py
 
 clean:
 	rm -rf $(VENV) $(VENV_216) $(VENV_IMP) $(BUILD_DIR) $(COLL_DIR) .cache tests/output
