@@ -54,6 +54,23 @@ options:
       - When not given, the logs of O(sources) are read with the parser of
         M(oomguard.memory.oom_facts) from O(since) on.
     type: dict
+  facts:
+    description:
+      - Also return the whole fact set of M(oomguard.memory.oom_facts) as
+        RV(ansible_facts.oom), built by the same code from O(sources), O(since), O(max_events)
+        and O(top), and audit its summary. One module run per host instead of two;
+        C(playbooks/oom_report.yml) uses this.
+      - Mutually exclusive with O(oom_summary).
+    type: bool
+    default: false
+  max_events:
+    description: With O(facts=true), as O(oomguard.memory.oom_facts#module:max_events).
+    type: int
+    default: 1000
+  top:
+    description: With O(facts=true), as O(oomguard.memory.oom_facts#module:top).
+    type: int
+    default: 10
   sources:
     description:
       - Where to read kernel messages when O(oom_summary) is not given; same meaning as
@@ -146,6 +163,13 @@ EXAMPLES = r'''
         critical_processes: [sshd, postgres, etcd]
       register: audit
 
+- name: One module run for the OOM facts and the audit (what oom_report.yml does)
+  oomguard.memory.memory_audit:
+    facts: true
+    since: 24h
+    top: 5
+  register: audit
+
 - name: Fail on high findings
   ansible.builtin.assert:
     that: audit.summary.high == 0
@@ -220,6 +244,11 @@ checks:
     findings:
       description: How many findings it produced.
       type: int
+ansible_facts:
+  description: With O(facts=true), C(ansible_facts.oom) exactly as M(oomguard.memory.oom_facts) returns it.
+  returned: when O(facts=true)
+  type: dict
+  sample: {oom: {summary: {events: 0, kills: 0, first: null, last: null, by_victim: {}, by_memcg: {}}}}
 summary:
   description: Findings per severity, their total, and the worst severity (null without findings).
   returned: always
@@ -233,6 +262,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.oomguard.memory.plugins.module_utils import audit, procfs
 from ansible_collections.oomguard.memory.plugins.module_utils.oom_sources import (
     OomSourceError, collect_events, parse_since, summarize)
+from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
+from ansible_collections.oomguard.memory.plugins.module_utils.oom_state import gather
 
 # Tests point every reader at a fake tree through this.
 ROOT = '/'
@@ -242,6 +273,9 @@ def argument_spec():
     return dict(
         checks=dict(type='list', elements='str', choices=list(audit.CHECKS)),
         oom_summary=dict(type='dict'),
+        facts=dict(type='bool', default=False),
+        max_events=dict(type='int', default=1000),
+        top=dict(type='int', default=10),
         sources=dict(type='list', elements='str', default=['auto']),
         since=dict(type='str'),
         critical_processes=dict(type='list', elements='str', default=['sshd']),
@@ -254,8 +288,12 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           mutually_exclusive=[('facts', 'oom_summary')])
     params = module.params
+    for name in ('max_events', 'top'):
+        if params[name] < 0:
+            module.fail_json(msg='%s must be 0 or more, got %d' % (name, params[name]))
 
     def run_command(argv):
         return module.run_command(argv, environ_update={'LC_ALL': 'C'})
@@ -270,13 +308,21 @@ def main():
         now = time.time()
         since = parse_since(since_text, now=now, boot_time=boot_time) if since_text else None
         return summarize(collect_events(params['sources'], run_command, module.warn, since=since, root=ROOT,
-                                        boot_time=boot_time, now=now))
+                                        boot_time=boot_time))
 
     try:
         audit.validate(params)
+        facts = None
+        if params['facts']:
+            if not params['sources']:
+                raise audit.AuditError('sources is empty; name at least one source, or leave it out for auto')
+            facts = gather(dict(params, details=[]), run_command, module.warn, ROOT)
+            params = dict(params, oom_summary=facts['summary'])
         result = audit.Audit(params, run_command, module.get_bin_path, module.warn, collect_oom, root=ROOT).run()
-    except (audit.AuditError, OomSourceError, ValueError, procfs.ProcError) as exc:
+    except (OomguardError, OomSourceError, ValueError, procfs.ProcError) as exc:
         module.fail_json(msg=str(exc))
+    if facts is not None:
+        result['ansible_facts'] = {'oom': facts}
     module.exit_json(changed=False, **result)
 
 

@@ -59,3 +59,17 @@ def test_bad_input_is_one_sentence(run_module, fake_root, args, fragment):
     result = run_module(memory_audit, args)
     assert result.get('failed') and fragment in result['msg'], result
     assert 'Traceback' not in result['msg']
+
+
+def test_facts_true_returns_exactly_what_oom_facts_returns_in_one_run(run_module, fake_root, monkeypatch):
+    from ansible_collections.oomguard.memory.plugins.modules import oom_facts
+    monkeypatch.setattr(oom_facts, 'ROOT', str(fake_root))
+    log = '/logs/107-captured-6.18-cgroup1-memcg.log'
+    audited = run_module(memory_audit, {'facts': True, 'sources': [log], 'top': 3, 'max_events': 5})
+    plain = run_module(oom_facts, {'sources': [log], 'top': 3, 'max_events': 5})
+    assert not audited.get('failed'), audited
+    assert audited['ansible_facts'] == plain['ansible_facts']
+    kills = [f for f in audited['findings'] if f['id'] == 'oom_kills']
+    assert kills and kills[0]['evidence']['kills'] == plain['ansible_facts']['oom']['summary']['kills'] == 1
+    both = run_module(memory_audit, {'facts': True, 'oom_summary': {'kills': 0}})
+    assert both.get('failed') and 'mutually exclusive' in both['msg']
