@@ -248,7 +248,12 @@ ansible_facts:
   description: With O(facts=true), C(ansible_facts.oom) exactly as M(oomguard.memory.oom_facts) returns it.
   returned: when O(facts=true)
   type: dict
-  sample: {oom: {summary: {events: 0, kills: 0, first: null, last: null, by_victim: {}, by_memcg: {}}}}
+  contains:
+    oom:
+      description: The facts of M(oomguard.memory.oom_facts) (events, summary, counters, memory, pressure, top_processes); see its documentation.
+      type: dict
+      returned: when O(facts=true)
+      sample: {summary: {events: 0, kills: 0, first: null, last: null, by_victim: {}, by_memcg: {}}}
 summary:
   description: Findings per severity, their total, and the worst severity (null without findings).
   returned: always
