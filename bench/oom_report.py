@@ -26,7 +26,8 @@ playbooks/oom_report_merge.yml` over 10 slice report.json files holding the same
 machine, run one round at a time under the host lock (`flock /tmp/oomguard-host.lock python
 bench/oom_report.py --rounds 1 --skip-aggregate --state DIR`, three times), then the aggregation
 without the lock (`--skip-fleet --state DIR`); each invocation prints the medians over all rounds
-so far.
+so far. --local replaces the containers by HOSTS local-connection aliases of this machine (no
+containers, no lock: the play only reads), for a quick look at the same comparison.
 """
 import argparse
 import json
@@ -87,19 +88,26 @@ def summary(values):
 
 
 def fleet_bench(args, tmp):
-    ref = image()
     prefix = 'oomguard-bench-%d-' % os.getpid()
     names = ['%s%02d' % (prefix, i) for i in range(args.hosts)]
     inventory = os.path.join(tmp, 'fleet.ini')
     with open(inventory, 'w') as handle:
         handle.write('[fleet]\n' + ''.join('%s\n' % n for n in names))
-        handle.write('[fleet:vars]\nansible_connection=containers.podman.podman\n'
-                     'ansible_python_interpreter=/usr/bin/python3\n')
+        if args.local:
+            # every name is this machine: no containers, no lock needed (the play only reads)
+            handle.write('[fleet:vars]\nansible_connection=local\noom_report_host_name={{ inventory_hostname }}\n')
+        else:
+            handle.write('[fleet:vars]\nansible_connection=containers.podman.podman\n'
+                         'ansible_python_interpreter=/usr/bin/python3\n')
+    if args.local:
+        names = []
     try:
         started = time.monotonic()
-        for name in names:
-            podman('run', '-d', '--name', name, '--network', 'none', '--entrypoint', 'sleep', ref, 'infinity')
-        print('started %d containers from %s in %.1f s' % (len(names), ref, time.monotonic() - started))
+        if not args.local:
+            ref = image()
+            for name in names:
+                podman('run', '-d', '--name', name, '--network', 'none', '--entrypoint', 'sleep', ref, 'infinity')
+            print('started %d containers from %s in %.1f s' % (len(names), ref, time.monotonic() - started))
         results = {}
         saved = os.path.join(args.state, 'fleet.json') if args.state else None
         if saved and os.path.exists(saved):
@@ -125,15 +133,15 @@ def fleet_bench(args, tmp):
         with open(os.path.join(tmp, 'report-%d' % args.forks[0], 'report.json')) as handle:
             report = json.load(handle)
         assert report['fleet']['hosts'] == args.hosts and report['fleet']['ok'] == args.hosts, report['fleet']
-        recorded = record(tmp, names[0])
+        recorded = record(tmp, names[0] if names else None)
         if saved:
             with open(saved, 'w') as handle:
                 json.dump(dict(('%s:%d' % key, values) for key, values in results.items()), handle)
             with open(os.path.join(args.state, 'recorded.json'), 'w') as handle:
                 json.dump(recorded, handle)
         rounds = len(results[('setup', args.forks[0])])
-        print('\n%d containers, %d round(s); wall seconds median (min-max), CPU seconds of the process tree per host'
-              % (args.hosts, rounds))
+        print('\n%d %s, %d round(s); wall seconds median (min-max), CPU seconds of the process tree per host'
+              % (args.hosts, 'local-connection aliases of this machine' if args.local else 'containers', rounds))
         print('%-6s | %-24s | %-24s | %-9s | %-9s | %s' % ('forks', 'setup wall', 'oom_report wall', 'setup cpu',
                                                            'report cpu', 'report/setup (wall, cpu)'))
         for forks in args.forks:
@@ -146,7 +154,8 @@ def fleet_bench(args, tmp):
     finally:
         for name in names:
             podman('rm', '-f', '-t', '0', name, check=False)
-        print('removed the containers')
+        if names:
+            print('removed the containers')
 
 
 RECORD_PLAY = '''
@@ -286,6 +295,8 @@ def main():
     parser.add_argument('--forks', default='5,20,50')
     parser.add_argument('--aggregate', type=int, default=10000)
     parser.add_argument('--skip-fleet', action='store_true')
+    parser.add_argument('--local', action='store_true',
+                        help='the fleet is HOSTS local-connection aliases of this machine instead of containers')
     parser.add_argument('--skip-aggregate', action='store_true')
     parser.add_argument('--state', help='keep timings and recorded results here between invocations')
     args = parser.parse_args()
@@ -297,7 +308,7 @@ def main():
     try:
         recorded = None
         if not args.skip_fleet:
-            if os.geteuid() != 0 or not shutil.which('podman'):
+            if not args.local and (os.geteuid() != 0 or not shutil.which('podman')):
                 sys.exit('the fleet part needs root and podman (tests/testbed/README.md); use --skip-fleet')
             recorded = fleet_bench(args, tmp)
         if not args.skip_aggregate:
