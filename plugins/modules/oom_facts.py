@@ -303,10 +303,8 @@ ansible_facts:
           sample: [{pid: 812, name: postgres, rss_kb: 1048576, swap_kb: 0, oom_score: 712, oom_score_adj: 0, memcg: /system.slice/postgresql.service}]
 '''
 
-import heapq
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.oomguard.memory.plugins.module_utils import procfs
+from ansible_collections.oomguard.memory.plugins.module_utils import oom_state, procfs
 from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
 from ansible_collections.oomguard.memory.plugins.module_utils.oom_log import format_event
 from ansible_collections.oomguard.memory.plugins.module_utils.oom_sources import collect, parse_since, summarize
@@ -333,59 +331,17 @@ def argument_spec():
     )
 
 
+# The fact set's readers live in module_utils/oom_state.py, shared with memory_audit (facts=true).
 def memory_state(warn):
-    info = procfs.read_meminfo(ROOT)
-    return {
-        'mem_total_kb': info.get('MemTotal'), 'mem_available_kb': info.get('MemAvailable'),
-        'swap_total_kb': info.get('SwapTotal'), 'swap_free_kb': info.get('SwapFree'),
-        'committed_as_kb': info.get('Committed_AS'), 'commit_limit_kb': info.get('CommitLimit'),
-        'overcommit_memory': procfs.read_sysctl('vm.overcommit_memory', ROOT, warn),
-        'swappiness': procfs.read_sysctl('vm.swappiness', ROOT, warn),
-    }
-
-
-def process_row(pid):
-    stat = procfs.read_pid_stat(pid, ROOT)
-    if procfs.is_kernel_thread(stat):
-        return None
-    status = procfs.read_pid_status(pid, ROOT)
-    return {'pid': pid, 'name': stat['comm'], 'rss_kb': status.get('VmRSS_kb', 0),
-            'swap_kb': status.get('VmSwap_kb', 0)}
+    return oom_state.memory_state(warn, ROOT)
 
 
 def top_processes(count):
-    """The ``count`` largest processes by RSS; processes that exit meanwhile are skipped."""
-    if count <= 0:
-        return []
-    rows = []
-    for pid in procfs.list_pids(ROOT):
-        try:
-            row = process_row(pid)
-        except procfs.ProcError:
-            continue
-        if row is not None:
-            rows.append(row)
-    largest = heapq.nlargest(count, rows, key=lambda row: (row['rss_kb'], -row['pid']))
-    result = []
-    for row in largest:
-        try:
-            row['oom_score'] = procfs.read_pid_oom_score(row['pid'], ROOT)
-            row['oom_score_adj'] = procfs.read_pid_oom_score_adj(row['pid'], ROOT)
-            row['memcg'] = procfs.memory_cgroup_of(procfs.read_pid_cgroup(row['pid'], ROOT))
-        except procfs.ProcError:
-            continue
-        result.append(row)
-    return result
+    return oom_state.top_processes(count, ROOT)
 
 
 def counters(warn):
-    vmstat = procfs.read_vmstat(ROOT, warn) or {}
-    try:
-        memcg = procfs.read_memcg_oom_counters(procfs.detect_cgroup_layout(ROOT), warn)
-    except procfs.ProcError as exc:
-        warn('cannot read the memory cgroup OOM counters: %s' % exc)
-        memcg = []
-    return {'vmstat_oom_kill': vmstat.get('oom_kill'), 'memcg': memcg}
+    return oom_state.counters(warn, ROOT)
 
 
 def check_options(params):
