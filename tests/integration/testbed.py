@@ -18,6 +18,8 @@ like the rest of the integration suite; containers.podman comes with the ``ansib
 import contextlib
 import json
 import os
+import shlex
+import shutil
 import subprocess
 import tempfile
 
@@ -26,6 +28,7 @@ import pytest
 from harness import ROOT, ansible_env, run_playbook
 
 SCRIPT = os.path.join(ROOT, 'tests', 'testbed', 'systemd-container.sh')
+VM_SCRIPT = os.path.join(ROOT, 'tests', 'testbed', 'vm.sh')
 CONTAINERS_CONF = os.path.join(ROOT, 'tests', 'testbed', 'containers.conf')
 
 
@@ -72,25 +75,82 @@ class SystemdContainer(object):
 
     def module(self, name, check=False, diff=False, **args):
         """Run one module (FQCN) in the container; return its result dict (failed/msg/changed...)."""
-        out = os.path.join(self._tmp, 'result.json')
-        if os.path.exists(out):
-            os.unlink(out)
-        play = [{'hosts': 'all', 'gather_facts': False, 'tasks': [
-            {'name': 'run', name: args, 'register': 'result', 'ignore_errors': True},
-            {'name': 'save', 'ansible.builtin.copy': {'content': '{{ result | to_json }}', 'dest': out},
-             'delegate_to': 'localhost', 'check_mode': False, 'diff': False,
-             'vars': {'ansible_connection': 'local', 'ansible_python_interpreter': '/usr/bin/python3'}},
-        ]}]
-        path = os.path.join(self._tmp, 'play.yml')
-        with open(path, 'w') as handle:
-            json.dump(play, handle)
-        recap = self.playbook(path, check=check, diff=diff)
-        if not os.path.exists(out):
-            raise AssertionError('the module run in %s left no result:\n%s' % (self.name, recap.output[-3000:]))
-        with open(out) as handle:
-            result = json.load(handle)
-        result['_output'] = recap.output
-        return result
+        return run_module(self, self._tmp, name, args, check, diff)
+
+
+def run_module(box, tmp, name, args, check, diff):
+    """Run module ``name`` on ``box`` through a one-task playbook that saves the registered result
+    on the controller; return the result dict (with the run's output as ``_output``)."""
+    out = os.path.join(tmp, 'result.json')
+    if os.path.exists(out):
+        os.unlink(out)
+    play = [{'hosts': 'all', 'gather_facts': False, 'tasks': [
+        {'name': 'run', name: args, 'register': 'result', 'ignore_errors': True},
+        {'name': 'save', 'ansible.builtin.copy': {'content': '{{ result | to_json }}', 'dest': out},
+         'delegate_to': 'localhost', 'check_mode': False, 'diff': False,
+         'vars': {'ansible_connection': 'local', 'ansible_python_interpreter': '/usr/bin/python3'}},
+    ]}]
+    path = os.path.join(tmp, 'play.yml')
+    with open(path, 'w') as handle:
+        json.dump(play, handle)
+    recap = box.playbook(path, check=check, diff=diff)
+    if not os.path.exists(out):
+        raise AssertionError('the module run in %s left no result:\n%s' % (box.name, recap.output[-3000:]))
+    with open(out) as handle:
+        result = json.load(handle)
+    result['_output'] = recap.output
+    return result
+
+
+class VM(object):
+    """The VM testbed (tests/testbed/vm.sh): Debian 12, systemd as PID 1, cgroup v2, reached over
+    SSH on a loopback port forward with a key made for the run.
+
+    With OOMGUARD_VM_RUN set to the run directory of a VM already started by ``vm.sh start``, that
+    VM is used and left running (handy while writing tests); otherwise one is booted and stopped."""
+
+    def __init__(self, name, run=None):
+        self.name = name
+        self.run = run
+        self.owned = run is None
+        self._tmp = tempfile.mkdtemp(prefix='oomguard-vm-')
+
+    @property
+    def inventory(self):
+        return os.path.join(self.run, 'inventory.ini')
+
+    def _env(self):
+        return ansible_env(ANSIBLE_LOCAL_TEMP=self._tmp, ANSIBLE_SSH_CONTROL_PATH_DIR=self.run, ANSIBLE_TIMEOUT='60')
+
+    def start(self):
+        proc = subprocess.run([VM_SCRIPT, 'start', self.name], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, universal_newlines=True, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError('the VM testbed did not start:\n%s' % proc.stderr[-4000:])
+        self.run = proc.stdout.strip().splitlines()[-1]
+        self.start_log = proc.stderr
+
+    def stop(self):
+        if self.owned:
+            subprocess.run([VM_SCRIPT, 'stop', self.name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           check=False)
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def exec(self, argv, timeout=300):
+        """Run argv in the VM as root over SSH; return (rc, stdout+stderr)."""
+        command = ' '.join(shlex.quote(arg) for arg in argv)
+        proc = subprocess.run(['ssh', '-F', os.path.join(self.run, 'ssh_config'), 'oomguard-vm', command],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              universal_newlines=True, timeout=timeout, check=False)
+        return proc.returncode, proc.stdout
+
+    def playbook(self, path, extra_vars=None, check=False, diff=False):
+        """Run a playbook (hosts: all) against the VM; return a Recap for it."""
+        return run_playbook(['-i', self.inventory, path], check, diff, extra_vars, self._env(), host=self.name)
+
+    def module(self, name, check=False, diff=False, **args):
+        """Run one module (FQCN) in the VM; return its result dict."""
+        return run_module(self, self._tmp, name, args, check, diff)
 
 
 _SHARED = {}
@@ -112,6 +172,26 @@ def shared_container(request):
             raise
         _SHARED['box'] = box
     return _SHARED['box']
+
+
+@pytest.fixture(scope='session')
+def vm(request):
+    """The VM testbed, booted once per session (or the one in $OOMGUARD_VM_RUN), stopped at the end.
+    Skips with the reason when this host cannot run it (not root, no qemu)."""
+    if 'vm_error' in _SHARED:
+        raise RuntimeError(_SHARED['vm_error'])
+    if 'vm' not in _SHARED:
+        run = os.environ.get('OOMGUARD_VM_RUN')
+        box = VM(os.path.basename(run) if run else 'oomguard-vm-%d' % os.getpid(), run=run)
+        request.config.add_cleanup(box.stop)
+        if run is None:
+            try:
+                box.start()
+            except RuntimeError as exc:
+                _SHARED['vm_error'] = str(exc)
+                raise
+        _SHARED['vm'] = box
+    return _SHARED['vm']
 
 
 @pytest.fixture(scope='session')

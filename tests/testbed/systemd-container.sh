@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The systemd container testbed: a local Debian 12 image that boots systemd as PID 1 under podman.
 #
+#   systemd-container.sh base           make the Debian 12 base image if needed; print its reference
 #   systemd-container.sh build          build the image if needed; print its reference
 #   systemd-container.sh start NAME     (build, then) start container NAME, wait for systemd
 #   systemd-container.sh stop NAME      remove container NAME (no error if it is not there)
@@ -40,19 +41,9 @@ image_ref() {
     echo "$repo:$sum"
 }
 
-build() {
-    [ "$(id -u)" = 0 ] || die "needs root (podman storage and debootstrap)"
-    need_tools
-    mkdir -p "$cache"
-    local ref
-    ref=$(image_ref)
-    # Two test runs (or two engineers) building at once would race on the cache: serialise.
-    exec 9>"$cache/build.lock"
-    flock 9
-    if podman image exists "$ref"; then
-        echo "$ref"
-        return
-    fi
+# The debootstrap base, imported as $base (also the base of the VM testbed, tests/testbed/vm.sh).
+# Callers hold the build lock.
+ensure_base() {
     if ! podman image exists "$base"; then
         if [ ! -s "$cache/bookworm-minbase.tar" ]; then
             say "debootstrap bookworm (minbase) into $cache (about 40 s, once)"
@@ -66,6 +57,32 @@ build() {
         say "importing $base"
         podman import "$cache/bookworm-minbase.tar" "$base" >/dev/null
     fi
+}
+
+lock_cache() {
+    [ "$(id -u)" = 0 ] || die "needs root (podman storage and debootstrap)"
+    need_tools
+    mkdir -p "$cache"
+    # Two test runs (or two engineers) building at once would race on the cache: serialise.
+    exec 9>"$cache/build.lock"
+    flock 9
+}
+
+base() {
+    lock_cache
+    ensure_base
+    echo "$base"
+}
+
+build() {
+    local ref
+    ref=$(image_ref)
+    lock_cache
+    if podman image exists "$ref"; then
+        echo "$ref"
+        return
+    fi
+    ensure_base
     say "building $ref"
     podman build --network host -q -t "$ref" "$here/image" >/dev/null
     echo "$ref"
@@ -100,8 +117,9 @@ stop() {
 }
 
 case "${1:-}" in
+    base) base ;;
     build) build ;;
     start) [ -n "${2:-}" ] || die "usage: $0 start NAME"; start "$2" ;;
     stop) [ -n "${2:-}" ] || die "usage: $0 stop NAME"; stop "$2" ;;
-    *) die "usage: $0 {build|start NAME|stop NAME}" ;;
+    *) die "usage: $0 {base|build|start NAME|stop NAME}" ;;
 esac
