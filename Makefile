@@ -3,8 +3,9 @@
 #   make run APPLY=1  also apply the prevention settings of playbooks/harden.yml (changes the host)
 #   make test         everything CI runs: lint, sanity (oldest and newest ansible-core), unit,
 #                     build + install + ansible-doc, galaxy-importer on the tarball, promtool
-#                     (alert rules and metrics), integration
+#                     (alert rules and metrics), integration, molecule (VM + container fleet)
 #   make readmes      regenerate the variables part of every roles/*/README.md from its argument specs
+#   make molecule     molecule test --all (one scenario: make molecule SCENARIO=swap)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -23,7 +24,7 @@ export ANSIBLE_LOCALHOST_WARNING := false
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run test venv install unit sanity sanity-newest sanity-2.16 lint docs importer readmes promtool integration bench clean
+.PHONY: help run test venv install unit sanity sanity-newest sanity-2.16 lint docs importer readmes promtool integration molecule bench clean
 
 help:
 	@sed -n 's/^#  //p' Makefile
@@ -100,7 +101,15 @@ promtool: venv
 integration: install
 	$(VENV)/bin/pytest tests/integration
 
-test: lint sanity unit docs importer promtool integration
+# The VM and the containers of tests/testbed/ (started once by the default scenario, stopped at
+# the end); molecule's and Ansible's caches stay in the project, not in $HOME. Host state: runs
+# under the same lock as the integration tests when another run holds it.
+MOLECULE_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ANSIBLE_HOME="$(CURDIR)/.cache/ansible-home" \
+	ANSIBLE_LOCAL_TEMP="$(CURDIR)/.cache/ansible-tmp" XDG_CACHE_HOME="$(CURDIR)/.cache/xdg"
+molecule: install
+	$(MOLECULE_ENV) molecule test $(if $(SCENARIO),-s $(SCENARIO),--all)
+
+test: lint sanity unit docs importer promtool integration molecule
 
 bench: install
 	$(PY) bench/oom_facts.py

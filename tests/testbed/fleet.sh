@@ -3,7 +3,8 @@
 # 12 without systemd, 13 with systemd), described together with this machine by fleet.yml.
 #
 #   fleet.sh build     build the container images (and the VM image) when their recipe changed
-#   fleet.sh start     start the containers and the VM (names fixed: see fleet.yml)
+#   fleet.sh start     start the containers and the VM (names fixed: see fleet.yml); members
+#                      already running from the current images are kept as they are
 #   fleet.sh stop      remove the containers and stop the VM (no error when not running)
 #
 # Base images: `debootstrap --variant=minbase RELEASE` from the Debian mirror, kept as a tarball in
@@ -74,6 +75,10 @@ build() {
 start_container() {
     local name=$1 release=$2 systemd=$3 ref state i
     ref=$(image_ref "$release" "$systemd")
+    if [ "$(podman container inspect -f '{{.State.Running}} {{.ImageName}}' "$name" 2>/dev/null)" = "true $ref" ]; then
+        say "$name is already running"
+        return
+    fi
     podman rm -f -t 0 "$name" >/dev/null 2>&1 || true
     # --network none: Ansible reaches the containers through podman exec only.
     if [ "$systemd" = yes ]; then
@@ -100,7 +105,11 @@ start() {
         read -r name release systemd <<<"$member"
         start_container "$name" "$release" "$systemd"
     done
-    "$here/vm.sh" start "$vm_name" >/dev/null
+    if "$here/vm.sh" status "$vm_name" 2>/dev/null; then
+        say "$vm_name is already running"
+    else
+        "$here/vm.sh" start "$vm_name" >/dev/null
+    fi
     say "up: ${members[*]%% *} $vm_name (inventory: $here/fleet.yml)"
 }
 
