@@ -99,7 +99,8 @@ start_container() {
 }
 
 start() {
-    build
+    # In a subshell: the build lock (fd 9) must not leak into the containers and qemu.
+    ( build )
     local member name release systemd
     for member in "${members[@]}"; do
         read -r name release systemd <<<"$member"

@@ -146,7 +146,7 @@ EOF
     say "booting $name (qemu TCG, ${memory} MiB, $cpus vCPUs, ssh on 127.0.0.1:$port)"
     qemu-system-x86_64 -accel tcg -m "$memory" -smp "$cpus" -name "$name" \
         -kernel "$dir/vmlinuz" -initrd "$dir/initrd.img" \
-        -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 oomguard.authorized_key=$key" \
+        -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 modprobe.blacklist=powernow_k8,kvm_amd,kvm_intel,kvm systemd.mask=systemd-binfmt.service systemd.mask=proc-sys-fs-binfmt_misc.automount oomguard.authorized_key=$key" \
         -drive "file=$run/disk.qcow2,format=qcow2,if=virtio" \
         -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$port-:22" -device virtio-net-pci,netdev=n0 \
         -display none -monitor none -serial "file:$run/console.log" \
