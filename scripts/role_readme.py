@@ -46,8 +46,10 @@ def paragraphs(value):
 
 
 def literal(value):
-    return '`%s`' % (yaml.safe_dump(value, default_flow_style=True, width=1000).strip()
-                     .replace('\n...', '').strip() if not isinstance(value, str) else value)
+    # A pipe ends a table cell even inside backticks; GitHub's tables take it escaped.
+    text = (yaml.safe_dump(value, default_flow_style=True, width=1000).strip()
+            .replace('\n...', '').strip() if not isinstance(value, str) else value)
+    return '`%s`' % text.replace('|', '\\|')
 
 
 def type_of(spec):
