@@ -125,9 +125,9 @@ def test_every_input_is_checked_before_the_first_change(ansible, host):
     """issue 15: swap_swappiness 500 used to fail only after the swap file was created, activated and
     added to /etc/fstab. The role now validates everything first."""
     fstab, swappiness, ours, swaps = read(FSTAB, 'rb'), live(), read(OURS), proc_swaps()
-    for bad, words in (({'swap_swappiness': 500}, 'value 500 is out of range'),
-                       ({'swap_swappiness': -1}, 'value -1 is out of range'),
-                       ({'swap_priority': 40000}, 'priority must be between -1 and 32767'),
+    for bad, words in (({'swap_swappiness': 500}, 'value: 500 is out of range'),
+                       ({'swap_swappiness': -1}, 'value: -1 is out of range'),
+                       ({'swap_priority': 40000}, 'must be between -1 and 32767, got 40000'),
                        ({'swap_reserve': 'most'}, "reserve: cannot read 'most' as a size")):
         recap = ansible.playbook(PLAYBOOK, extra_vars=role_vars(host, **bad))
         assert recap.rc != 0 and recap.failed == 1 and recap.changed == 0, (bad, recap.output[-3000:])
