@@ -52,6 +52,7 @@ _FIRST_EPOCH = -62135596800.0
 _LAST_EPOCH = 253402300799.0
 # Errors a damaged compressed file raises while it is read (gzip.BadGzipFile is an OSError).
 _DAMAGE = (EOFError, zlib.error, lzma.LZMAError, ValueError)
+_READ_ERRORS = (IOError, OSError) + _DAMAGE
 _BOOT_RE = re.compile(r'\b[0-9a-f]{32}\b')
 _FORMATS = {'.gz': 'gzip', '.xz': 'xz', '.bz2': 'bzip2', '.zst': 'zstd'}
 
@@ -396,7 +397,7 @@ class _Reader(object):
                     count = self._add(parse_stream(stream, **kwargs), label or path)
         except _Unsupported as e:
             return self._done(path, reason='no decompressor', msg=str(e), strict=strict)
-        except (IOError, OSError) + _DAMAGE as e:
+        except _READ_ERRORS as e:
             if fmt is not None and not isinstance(e, (IOError, OSError)) or type(e).__name__ == 'BadGzipFile':
                 msg = 'cannot read %s: it is not a valid %s file (damaged or cut short); skipped' % (path, fmt)
                 return self._done(path, reason='corrupt', msg=msg, strict=strict)

@@ -335,7 +335,7 @@ def junit_cases(entry, level):
             cases.append((check['id'], 'skipped', check.get('reason') or 'skipped', 'skipped', ''))
         elif failing:
             worst = max((f['severity'] for f in mine), key=lambda s: SEVERITY_RANK.get(s, 0), default='high')
-            cases.append((check['id'], 'failure', text.split('\n')[0], worst, text))
+            cases.append((check['id'], 'failure', text.partition('\n')[0], worst, text))
         elif mine:
             cases.append((check['id'], None, '', '', text))
         else:
