@@ -142,6 +142,7 @@ class _RawCgroup(object):
 
     version = None
     limit_file = None
+    swap_limit_file = None
     usage_peak_file = None
     events_file = None
 
@@ -157,6 +158,21 @@ class _RawCgroup(object):
 
     def describe(self):
         return 'cgroup %s (%s) with a %s limit' % (self.cgroup, self.version, mib(self.limit))
+
+    def swap_limit(self):
+        """The value for swap_limit_file that keeps the hog out of swap."""
+        raise NotImplementedError
+
+    def create(self):
+        try:
+            os.mkdir(self.directory)
+        except OSError as exc:
+            raise DrillError('cannot create the drill cgroup %s: %s' % (self.directory, exc.strerror))
+        self.created = True
+        _write(os.path.join(self.directory, self.limit_file), '%d\n' % self.limit)
+        swap_file = os.path.join(self.directory, self.swap_limit_file)
+        if os.path.exists(swap_file):
+            _write(swap_file, '%d\n' % self.swap_limit())
 
     def spawn(self, argv):
         procs = os.path.join(self.directory, 'cgroup.procs')
@@ -211,16 +227,12 @@ class CgroupV1(_RawCgroup):
                             'swapaccount=1 or run the drill without swap')
         return problems
 
-    def create(self):
-        try:
-            os.mkdir(self.directory)
-        except OSError as exc:
-            raise DrillError('cannot create the drill cgroup %s: %s' % (self.directory, exc.strerror))
-        self.created = True
-        _write(os.path.join(self.directory, 'memory.limit_in_bytes'), '%d\n' % self.limit)
-        memsw = os.path.join(self.directory, 'memory.memsw.limit_in_bytes')
-        if os.path.exists(memsw):
-            _write(memsw, '%d\n' % self.limit)
+    limit_file = 'memory.limit_in_bytes'
+    swap_limit_file = 'memory.memsw.limit_in_bytes'
+
+    def swap_limit(self):
+        # memory.memsw.limit_in_bytes counts memory and swap together: the same limit leaves no swap.
+        return self.limit
 
     def verify_limits(self):
         limit = _read_text(os.path.join(self.directory, 'memory.limit_in_bytes'))
@@ -250,16 +262,11 @@ class CgroupV2(_RawCgroup):
                     '(cgroup.subtree_control has no "memory")' % self.memory_root]
         return []
 
-    def create(self):
-        try:
-            os.mkdir(self.directory)
-        except OSError as exc:
-            raise DrillError('cannot create the drill cgroup %s: %s' % (self.directory, exc.strerror))
-        self.created = True
-        _write(os.path.join(self.directory, 'memory.max'), '%d\n' % self.limit)
-        swap_max = os.path.join(self.directory, 'memory.swap.max')
-        if os.path.exists(swap_max):
-            _write(swap_max, '0\n')
+    limit_file = 'memory.max'
+    swap_limit_file = 'memory.swap.max'
+
+    def swap_limit(self):
+        return 0
 
     def verify_limits(self):
         limit = _read_text(os.path.join(self.directory, 'memory.max'))

@@ -23,7 +23,8 @@ import time
 
 from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
 from ansible_collections.oomguard.memory.plugins.module_utils.procfs import (
-    ProcError, ProcessGone, _read, read_pid_cgroup, read_pid_cmdline, read_pid_oom_score_adj, read_pid_status)
+    ProcError, ProcessGone, _read, read_pid_cgroup, read_pid_cmdline, read_pid_oom_score_adj, read_pid_status,
+    read_uptime)
 from ansible_collections.oomguard.memory.plugins.module_utils.processes import (
     TargetError, compile_pattern, process_table)
 from ansible_collections.oomguard.memory.plugins.module_utils.sizes import format_size
@@ -42,15 +43,6 @@ UNIT_SUFFIXES = ('.service', '.scope')
 
 class RunawayError(OomguardError):
     """A request or a host state we refuse to act on; str() is the sentence for the user."""
-
-
-def read_uptime(root='/'):
-    """Seconds since boot (first field of /proc/uptime)."""
-    text = _read(root, '/proc/uptime')
-    try:
-        return float(text.split()[0])
-    except (IndexError, ValueError):
-        raise ProcError('/proc/uptime: expected seconds, found %r' % text[:40])
 
 
 def unit_of(entries):
