@@ -31,6 +31,7 @@ import subprocess
 import time
 
 from ansible_collections.oomguard.memory.plugins.module_utils import procfs
+from ansible_collections.oomguard.memory.plugins.module_utils.cgroups import read_interface, write_interface
 from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
 from ansible_collections.oomguard.memory.plugins.module_utils.processes import (
     compile_pattern, in_control_group, match_pattern)
@@ -84,26 +85,11 @@ def hog_command(kind, size, timeout, marker, python, stress_ng=None):
 
 
 def _read_text(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except (IOError, OSError) as exc:
-        if exc.errno in (errno.ENOENT, errno.ENODEV):
-            return None
-        raise DrillError('cannot read %s: %s' % (path, exc.strerror))
+    return read_interface(path, error=DrillError, missing=(errno.ENOENT, errno.ENODEV))
 
 
 def _write(path, text):
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
-    except (IOError, OSError) as exc:
-        raise DrillError('cannot open %s: %s' % (path, exc.strerror))
-    try:
-        os.write(fd, text.encode('ascii'))
-    except (IOError, OSError) as exc:
-        raise DrillError('the kernel refused %r in %s: %s' % (text.strip(), path, exc.strerror))
-    finally:
-        os.close(fd)
+    write_interface(path, text, error=DrillError)
 
 
 def _counter(text, key):
