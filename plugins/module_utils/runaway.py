@@ -114,12 +114,9 @@ class Rules(object):
 
     def __init__(self, pid=None, process=None, match='comm', unit=None, min_rss_kb=0, min_age_s=0,
                  protect=()):
-        self.pid = pid
-        self.process = process
-        self.match = match
-        self.unit = unit
-        self.min_rss_kb = min_rss_kb
-        self.min_age_s = min_age_s
+        # what to select, then the floors a candidate must reach
+        self.pid, self.process, self.match, self.unit = pid, process, match, unit
+        self.min_rss_kb, self.min_age_s = min_rss_kb, min_age_s
         self.process_re = compile_pattern(process) if process else None
         self.unit_re = compile_pattern(unit) if unit else None
         self.protect = []
