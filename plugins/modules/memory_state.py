@@ -18,7 +18,11 @@ description:
   - With O(low_threshold), also says whether C(MemAvailable) is under it.
   - Read-only.
 author: oomguard developers (@oomguard)
-extends_documentation_fragment: [oomguard.memory.attributes.readonly]
+extends_documentation_fragment: [oomguard.memory.attributes.facts]
+attributes:
+  facts:
+    description: Returns plain values to register, not facts.
+    support: none
 options:
   low_threshold:
     description:
