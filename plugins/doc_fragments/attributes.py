@@ -2,8 +2,10 @@
 # Copyright: oomguard developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Attributes every oomguard module shares; a module extends it with
-``oomguard.memory.attributes`` (modules that change the host) or
-``oomguard.memory.attributes.facts`` (read-only fact modules)."""
+``oomguard.memory.attributes`` (modules that change the host),
+``oomguard.memory.attributes.facts`` (read-only modules; one that returns plain values overrides
+``facts``) or ``oomguard.memory.attributes.platform`` (modules that document check and diff mode
+themselves)."""
 
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
@@ -30,14 +32,27 @@ attributes:
 options: {}
 attributes:
   check_mode:
-    description: Reads only; runs the same in check mode.
+    description:
+      - Reads only; runs the same in check mode.
     support: full
   diff_mode:
-    description: Changes nothing, so there is nothing to show.
+    description:
+      - Changes nothing, so there is nothing to show.
     support: none
   facts:
-    description: Returns its results as facts.
+    description:
+      - Returns its results as facts.
     support: full
+  platform:
+    description:
+      - Runs on Linux hosts only.
+    support: full
+    platforms: posix
+'''
+
+    PLATFORM = r'''
+options: {}
+attributes:
   platform:
     description: Runs on Linux hosts only.
     support: full

@@ -356,12 +356,9 @@ class Audit(object):
     collect_oom(since) -> summary dict (the oom_facts parser); warn(msg)."""
 
     def __init__(self, params, run_command, which, warn, collect_oom, root='/'):
-        self.params = params
-        self.run_command = run_command
-        self.which = which
-        self.warn = warn
-        self.collect_oom = collect_oom
-        self.root = root
+        self.params, self.root = params, root
+        # what the audit asks of the host, injected so tests can answer for it
+        self.run_command, self.which, self.warn, self.collect_oom = run_command, which, warn, collect_oom
         self.thresholds = dict(DEFAULT_THRESHOLDS)
         for key, value in (params.get('thresholds') or {}).items():
             if value is not None:

@@ -133,28 +133,40 @@ def interface_text(value, version, name='max'):
     return '%d' % value
 
 
-def _read(path):
+def read_interface(path, error=CgroupError, missing=(errno.ENOENT,)):
+    """The text of an interface file, None when reading it fails with an errno in ``missing``;
+    any other failure raises ``error`` (an OomguardError class) with the sentence."""
     try:
         with open(path) as handle:
             return handle.read()
     except (IOError, OSError) as exc:
-        if exc.errno == errno.ENOENT:
+        if exc.errno in missing:
             return None
-        raise CgroupError('cannot read %s: %s' % (path, exc.strerror))
+        raise error('cannot read %s: %s' % (path, exc.strerror))
 
 
-def write_file(path, text):
-    """Write an existing interface file (never creates one: cgroupfs makes its own files)."""
+def write_interface(path, text, error=CgroupError):
+    """Write an existing interface file (never creates one: cgroupfs makes its own files); a
+    failure raises ``error`` (an OomguardError class) with the sentence."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
     except (IOError, OSError) as exc:
-        raise CgroupError('cannot open %s for writing: %s' % (path, exc.strerror))
+        raise error('cannot open %s for writing: %s' % (path, exc.strerror))
     try:
         os.write(fd, text.encode('ascii'))
     except (IOError, OSError) as exc:
-        raise CgroupError('the kernel refused %r in %s: %s' % (text, path, exc.strerror))
+        raise error('the kernel refused %r in %s: %s' % (text.strip(), path, exc.strerror))
     finally:
         os.close(fd)
+
+
+def _read(path):
+    return read_interface(path)
+
+
+def write_file(path, text):
+    """Write an existing interface file of a cgroup this collection manages."""
+    write_interface(path, text)
 
 
 def exists(directory):

@@ -31,6 +31,7 @@ import subprocess
 import time
 
 from ansible_collections.oomguard.memory.plugins.module_utils import procfs
+from ansible_collections.oomguard.memory.plugins.module_utils.cgroups import read_interface, write_interface
 from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
 from ansible_collections.oomguard.memory.plugins.module_utils.processes import (
     compile_pattern, in_control_group, match_pattern)
@@ -84,26 +85,11 @@ def hog_command(kind, size, timeout, marker, python, stress_ng=None):
 
 
 def _read_text(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except (IOError, OSError) as exc:
-        if exc.errno in (errno.ENOENT, errno.ENODEV):
-            return None
-        raise DrillError('cannot read %s: %s' % (path, exc.strerror))
+    return read_interface(path, error=DrillError, missing=(errno.ENOENT, errno.ENODEV))
 
 
 def _write(path, text):
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
-    except (IOError, OSError) as exc:
-        raise DrillError('cannot open %s: %s' % (path, exc.strerror))
-    try:
-        os.write(fd, text.encode('ascii'))
-    except (IOError, OSError) as exc:
-        raise DrillError('the kernel refused %r in %s: %s' % (text.strip(), path, exc.strerror))
-    finally:
-        os.close(fd)
+    write_interface(path, text, error=DrillError)
 
 
 def _counter(text, key):
@@ -142,6 +128,7 @@ class _RawCgroup(object):
 
     version = None
     limit_file = None
+    swap_limit_file = None
     usage_peak_file = None
     events_file = None
 
@@ -157,6 +144,21 @@ class _RawCgroup(object):
 
     def describe(self):
         return 'cgroup %s (%s) with a %s limit' % (self.cgroup, self.version, mib(self.limit))
+
+    def swap_limit(self):
+        """The value for swap_limit_file that keeps the hog out of swap."""
+        raise NotImplementedError
+
+    def create(self):
+        try:
+            os.mkdir(self.directory)
+        except OSError as exc:
+            raise DrillError('cannot create the drill cgroup %s: %s' % (self.directory, exc.strerror))
+        self.created = True
+        _write(os.path.join(self.directory, self.limit_file), '%d\n' % self.limit)
+        swap_file = os.path.join(self.directory, self.swap_limit_file)
+        if os.path.exists(swap_file):
+            _write(swap_file, '%d\n' % self.swap_limit())
 
     def spawn(self, argv):
         procs = os.path.join(self.directory, 'cgroup.procs')
@@ -211,16 +213,12 @@ class CgroupV1(_RawCgroup):
                             'swapaccount=1 or run the drill without swap')
         return problems
 
-    def create(self):
-        try:
-            os.mkdir(self.directory)
-        except OSError as exc:
-            raise DrillError('cannot create the drill cgroup %s: %s' % (self.directory, exc.strerror))
-        self.created = True
-        _write(os.path.join(self.directory, 'memory.limit_in_bytes'), '%d\n' % self.limit)
-        memsw = os.path.join(self.directory, 'memory.memsw.limit_in_bytes')
-        if os.path.exists(memsw):
-            _write(memsw, '%d\n' % self.limit)
+    limit_file = 'memory.limit_in_bytes'
+    swap_limit_file = 'memory.memsw.limit_in_bytes'
+
+    def swap_limit(self):
+        # memory.memsw.limit_in_bytes counts memory and swap together: the same limit leaves no swap.
+        return self.limit
 
     def verify_limits(self):
         limit = _read_text(os.path.join(self.directory, 'memory.limit_in_bytes'))
@@ -250,16 +248,11 @@ class CgroupV2(_RawCgroup):
                     '(cgroup.subtree_control has no "memory")' % self.memory_root]
         return []
 
-    def create(self):
-        try:
-            os.mkdir(self.directory)
-        except OSError as exc:
-            raise DrillError('cannot create the drill cgroup %s: %s' % (self.directory, exc.strerror))
-        self.created = True
-        _write(os.path.join(self.directory, 'memory.max'), '%d\n' % self.limit)
-        swap_max = os.path.join(self.directory, 'memory.swap.max')
-        if os.path.exists(swap_max):
-            _write(swap_max, '0\n')
+    limit_file = 'memory.max'
+    swap_limit_file = 'memory.swap.max'
+
+    def swap_limit(self):
+        return 0
 
     def verify_limits(self):
         limit = _read_text(os.path.join(self.directory, 'memory.max'))

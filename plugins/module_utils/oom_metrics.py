@@ -32,7 +32,6 @@ import fcntl
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 
@@ -41,7 +40,7 @@ from ansible_collections.oomguard.memory.plugins.module_utils.errors import Oomg
 from ansible_collections.oomguard.memory.plugins.module_utils.files import FileError, atomic_write
 from ansible_collections.oomguard.memory.plugins.module_utils.oom_log import facts, parse_lines, parse_stream
 from ansible_collections.oomguard.memory.plugins.module_utils.processes import (
-    compile_pattern, in_control_group, match_pattern, process_table)
+    compile_pattern, in_control_group, match_pattern, process_table, stream, which)
 
 STATE_VERSION = 1
 SOURCES = ('auto', 'kmsg', 'journal')
@@ -376,16 +375,11 @@ def _cursor_lines(lines, last):
 
 
 def _which(name):
-    for folder in os.environ.get('PATH', '').split(os.pathsep) + ['/usr/bin', '/bin']:
-        path = os.path.join(folder, name)
-        if folder and os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
-    return None
+    return which(name, fallback=('/usr/bin', '/bin'))
 
 
 def _popen(argv):
-    env = dict(os.environ, LC_ALL='C')
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)  # pylint: disable=ansible-bad-function
+    return stream(argv)
 
 
 # ---- metric families ---------------------------------------------------------------------------

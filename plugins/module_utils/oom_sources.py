@@ -34,6 +34,7 @@ from ansible_collections.oomguard.memory.plugins.module_utils import procfs
 from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
 from ansible_collections.oomguard.memory.plugins.module_utils.oom_log import (
     format_event, parse_stream, to_epoch)
+from ansible_collections.oomguard.memory.plugins.module_utils.processes import stream, which
 
 KEYWORDS = ('auto', 'kmsg', 'dmesg', 'journal')
 SYSLOG_FILES = ('var/log/kern.log', 'var/log/syslog', 'var/log/messages')
@@ -187,17 +188,11 @@ def summarize(events):
 
 
 def _which(name):
-    for folder in os.environ.get('PATH', '').split(os.pathsep) + ['/usr/bin', '/bin', '/usr/sbin', '/sbin']:
-        path = os.path.join(folder, name)
-        if folder and os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
-    return None
+    return which(name)
 
 
 def _default_popen(argv):
-    # run_command would hold the whole journal (gigabytes on a busy host) in memory; a pipe streams it
-    env = dict(os.environ, LC_ALL='C')
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)  # pylint: disable=ansible-bad-function
+    return stream(argv)
 
 
 def _reason(exc):

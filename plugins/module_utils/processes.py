@@ -11,6 +11,8 @@ systemd unit, from /proc/<pid>/cgroup) and ``descendants`` pick pids from it;
 ``select_targets`` applies the rules every caller needs (kernel threads never, PID 1 only when
 named, the caller's own process never). ``write_oom_score_adj`` and ``has_capability`` are
 the two kernel calls around a change. Everything takes ``root`` so tests point it at a fake tree.
+``which`` and ``stream`` find and start the external commands (journalctl, dmesg, zstd) whose
+output the log readers consume line by line.
 """
 
 from __future__ import (absolute_import, division, print_function)
@@ -19,6 +21,7 @@ __metaclass__ = type
 import errno
 import os
 import re
+import subprocess
 
 from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
 from ansible_collections.oomguard.memory.plugins.module_utils.files import FileError, read_regular
@@ -229,3 +232,20 @@ def write_oom_score_adj(pid, value, root='/'):
 def user_processes(table, exclude=()):
     """Pids of every user process (no kernel threads, not PID 1, not ``exclude``)."""
     return set(pid for pid, stat in table.items() if not stat['kernel'] and pid != 1 and pid not in exclude)
+
+
+def which(name, fallback=('/usr/bin', '/bin', '/usr/sbin', '/sbin')):
+    """The path of the executable ``name`` on $PATH, then in the ``fallback`` folders; None when
+    there is none."""
+    for folder in os.environ.get('PATH', '').split(os.pathsep) + list(fallback):
+        path = os.path.join(folder, name)
+        if folder and os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def stream(argv):
+    """Start ``argv`` in the C locale with its output on a pipe (read it as it comes: run_command
+    would hold the whole journal, gigabytes on a busy host, in memory)."""
+    env = dict(os.environ, LC_ALL='C')
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)  # pylint: disable=ansible-bad-function

@@ -65,6 +65,15 @@ def read_meminfo(root='/'):
     return parse_meminfo(_read(root, '/proc/meminfo'))
 
 
+def read_uptime(root='/'):
+    """Seconds since boot (first field of /proc/uptime)."""
+    text = _read(root, '/proc/uptime')
+    try:
+        return float(text.split()[0])
+    except (IndexError, ValueError):
+        raise ProcError('/proc/uptime: expected seconds, found %r' % text[:40])
+
+
 def parse_vmstat(text):
     stats = {}
     for line in text.splitlines():

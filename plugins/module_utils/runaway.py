@@ -23,7 +23,8 @@ import time
 
 from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
 from ansible_collections.oomguard.memory.plugins.module_utils.procfs import (
-    ProcError, ProcessGone, _read, read_pid_cgroup, read_pid_cmdline, read_pid_oom_score_adj, read_pid_status)
+    ProcError, ProcessGone, _read, read_pid_cgroup, read_pid_cmdline, read_pid_oom_score_adj, read_pid_status,
+    read_uptime)
 from ansible_collections.oomguard.memory.plugins.module_utils.processes import (
     TargetError, compile_pattern, process_table)
 from ansible_collections.oomguard.memory.plugins.module_utils.sizes import format_size
@@ -42,15 +43,6 @@ UNIT_SUFFIXES = ('.service', '.scope')
 
 class RunawayError(OomguardError):
     """A request or a host state we refuse to act on; str() is the sentence for the user."""
-
-
-def read_uptime(root='/'):
-    """Seconds since boot (first field of /proc/uptime)."""
-    text = _read(root, '/proc/uptime')
-    try:
-        return float(text.split()[0])
-    except (IndexError, ValueError):
-        raise ProcError('/proc/uptime: expected seconds, found %r' % text[:40])
 
 
 def unit_of(entries):
@@ -122,12 +114,9 @@ class Rules(object):
 
     def __init__(self, pid=None, process=None, match='comm', unit=None, min_rss_kb=0, min_age_s=0,
                  protect=()):
-        self.pid = pid
-        self.process = process
-        self.match = match
-        self.unit = unit
-        self.min_rss_kb = min_rss_kb
-        self.min_age_s = min_age_s
+        # what to select, then the floors a candidate must reach
+        self.pid, self.process, self.match, self.unit = pid, process, match, unit
+        self.min_rss_kb, self.min_age_s = min_rss_kb, min_age_s
         self.process_re = compile_pattern(process) if process else None
         self.unit_re = compile_pattern(unit) if unit else None
         self.protect = []

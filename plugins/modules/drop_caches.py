@@ -21,6 +21,7 @@ description:
   - Returns C(Cached) and C(MemAvailable) before and after, so the effect is measured, not assumed.
   - The action is one-shot, not a state; a run always reports C(changed=true).
 author: oomguard developers (@oomguard)
+extends_documentation_fragment: [oomguard.memory.attributes.platform]
 options:
   sync:
     description:
@@ -35,10 +36,6 @@ attributes:
   diff_mode:
     description: Nothing persistent changes; RV(before) and RV(after) show the effect.
     support: none
-  platform:
-    description: Runs on Linux hosts only.
-    support: full
-    platforms: posix
 notes:
   - Needs root, and a writable C(/proc/sys) (not the case in most containers).
 seealso:

@@ -18,22 +18,16 @@ description:
   - With O(low_threshold), also says whether C(MemAvailable) is under it.
   - Read-only.
 author: oomguard developers (@oomguard)
+extends_documentation_fragment: [oomguard.memory.attributes.facts]
+attributes:
+  facts:
+    description: Returns plain values to register, not facts.
+    support: none
 options:
   low_threshold:
     description:
       - A size (V(512M)) or a percentage of C(MemTotal) (V(10%)); RV(low) is true when C(MemAvailable) is under it.
     type: str
-attributes:
-  check_mode:
-    description: Reads only; runs the same in check mode.
-    support: full
-  diff_mode:
-    description: Changes nothing, so there is nothing to show.
-    support: none
-  platform:
-    description: Runs on Linux hosts only.
-    support: full
-    platforms: posix
 seealso:
   - module: oomguard.memory.oom_facts
 '''

@@ -30,6 +30,7 @@ description:
   - One drill at a time per host (a host-wide lock).
   - In check mode it runs the refusal checks, and reports what it would do or why it would refuse; it starts nothing.
 author: oomguard developers (@oomguard)
+extends_documentation_fragment: [oomguard.memory.attributes.platform]
 options:
   limit:
     description:
@@ -122,10 +123,6 @@ attributes:
   diff_mode:
     description: The drill leaves nothing behind to show; RV(checks) says what happened.
     support: none
-  platform:
-    description: Runs on Linux hosts only.
-    support: full
-    platforms: posix
 notes:
   - Needs root. Run it on canary hosts only (the drill playbook refuses other hosts).
   - A refusal is not a task failure; RV(status) is V(refused) and RV(checks) names what is missing, so the report can

@@ -23,6 +23,7 @@ description:
   - When no process qualifies, nothing is done and the task reports C(changed=false) with the reasons.
   - In check mode it reports the process it would stop and the steps it would take, and sends nothing.
 author: oomguard developers (@oomguard)
+extends_documentation_fragment: [oomguard.memory.attributes.platform]
 options:
   pid:
     description:
@@ -103,10 +104,6 @@ attributes:
   diff_mode:
     description: A process is not a file or a setting; RV(candidates) and RV(actions) say what changes.
     support: none
-  platform:
-    description: Runs on Linux hosts only.
-    support: full
-    platforms: posix
 notes:
   - Needs root to signal other users' processes.
 seealso:
