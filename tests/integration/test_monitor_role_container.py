@@ -39,14 +39,14 @@ def box(systemd_container):
 
 
 @pytest.mark.slow
-def test_timer_node_exporter_and_earlyoom(box):
-    recap = box.playbook(PLAY, check=True, extra_vars=dict(VARS, monitor_userspace_killer='earlyoom'))
+def test_timer_and_node_exporter(box):
+    recap = box.playbook(PLAY, check=True, extra_vars=VARS)
     assert recap.rc == 0 and recap.changed > 0, recap.output[-3000:]
     assert box.exec(['test', '-e', '/etc/systemd/system/%s.timer' % UNIT])[0] != 0
 
-    recap = box.playbook(PLAY, extra_vars=dict(VARS, monitor_userspace_killer='earlyoom'))
+    recap = box.playbook(PLAY, extra_vars=VARS)
     assert recap.rc == 0 and recap.changed > 0, recap.output[-3000:]
-    recap = box.playbook(PLAY, extra_vars=dict(VARS, monitor_userspace_killer='earlyoom'))
+    recap = box.playbook(PLAY, extra_vars=VARS)
     assert recap.rc == 0 and recap.changed == 0, recap.output[-3000:]
 
     # systemd's own view of the timer and the service it starts
@@ -55,14 +55,6 @@ def test_timer_node_exporter_and_earlyoom(box):
     rc, out = box.exec(['systemctl', 'start', UNIT + '.service'])
     assert rc == 0, out
     assert show(box, UNIT + '.service', 'Result') == 'success'
-
-    # earlyoom runs with exactly the derived expressions as single arguments
-    pid = show(box, 'earlyoom.service', 'MainPID')
-    assert pid != '0', box.exec(['systemctl', 'status', 'earlyoom'])[1]
-    rc, out = box.exec(['cat', '/proc/%s/cmdline' % pid])
-    argv = out.split('\0')
-    assert argv[argv.index('--avoid') + 1] == AVOID, argv
-    assert argv[argv.index('--prefer') + 1] == PREFER, argv
 
     # node_exporter serves oomguard.prom over the container's loopback
     rc, out = box.exec(['systemctl', 'start', 'prometheus-node-exporter'])
@@ -99,6 +91,27 @@ def test_timer_node_exporter_and_earlyoom(box):
                  '/var/lib/prometheus/node-exporter/oomguard.prom'):
         assert box.exec(['test', '-e', path])[0] != 0, path
     assert show(box, UNIT + '.timer', 'LoadState') == 'not-found'
+
+
+@pytest.mark.slow
+def test_earlyoom_gets_the_derived_expressions_as_single_arguments(box):
+    recap = box.playbook(PLAY, extra_vars=dict(VARS, monitor_userspace_killer='earlyoom'))
+    if recap.rc != 0:
+        # Capability probe: does Debian's earlyoom.service start here at all, with its own defaults?
+        box.exec(['sh', '-c', 'echo EARLYOOM_ARGS= > /etc/default/earlyoom'])
+        rc, out = box.exec(['systemctl', 'restart', 'earlyoom'])
+        if rc != 0:
+            status = box.exec(['systemctl', 'status', '--no-pager', 'earlyoom'])[1]
+            pytest.skip('earlyoom.service does not start in this container even with its package defaults '
+                        '(its sandboxing needs what an unprivileged container lacks): %s' % status[-600:])
+        raise AssertionError('earlyoom starts with its defaults but not with the role\'s options:\n%s'
+                             % recap.output[-3000:])
+    pid = show(box, 'earlyoom.service', 'MainPID')
+    assert pid != '0', box.exec(['systemctl', 'status', 'earlyoom'])[1]
+    rc, out = box.exec(['cat', '/proc/%s/cmdline' % pid])
+    argv = out.split('\0')
+    assert argv[argv.index('--avoid') + 1] == AVOID, argv
+    assert argv[argv.index('--prefer') + 1] == PREFER, argv
 
 
 def test_systemd_oomd_is_refused_where_it_cannot_work(box):

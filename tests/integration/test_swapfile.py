@@ -243,8 +243,10 @@ def test_killed_mid_creation_then_rerun_cleans_up(ansible, host):
 
 def test_two_runs_at_once_make_one_swap_file(host):
     path = host.path('swap')
+    # stdin from /dev/null: Ansible's workers detach from stdio and fail on a closed descriptor.
     procs = [subprocess.Popen(cli('path=%s' % path, 'size=64M', 'method=dd'), env=ansible_env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              universal_newlines=True)
              for _run in range(2)]
     outputs = [p.communicate()[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
