@@ -33,6 +33,7 @@ import time
 from ansible_collections.oomguard.memory.plugins.module_utils import procfs
 from ansible_collections.oomguard.memory.plugins.module_utils.cgroups import read_interface, write_interface
 from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
+from ansible_collections.oomguard.memory.plugins.module_utils.sizes import parse_size
 from ansible_collections.oomguard.memory.plugins.module_utils.processes import (
     compile_pattern, in_control_group, match_pattern)
 
@@ -476,3 +477,48 @@ def marker_processes(marker, root='/'):
         except procfs.ProcError:
             continue
     return found
+
+
+def check_options(params, min_limit):
+    """The drill's numbers, checked before anything is looked at: (limit, hog_size) in bytes.
+    Critical units without a suffix get ``.service``, as systemctl would read them."""
+    if params['timeout'] < 1:
+        raise DrillError('timeout must be at least 1 second, got %d' % params['timeout'])
+    if params['settle'] < 0:
+        raise DrillError('settle must be 0 or more seconds, got %d' % params['settle'])
+    for index, item in enumerate(params['critical']):
+        if bool(item.get('unit')) == bool(item.get('process')):
+            raise DrillError('critical[%d]: each item names exactly one of unit or process' % index)
+        if item.get('unit') and '.' not in item['unit']:
+            item['unit'] += '.service'
+    limit = parse_size(params['limit'], name='limit')
+    if limit < min_limit:
+        raise DrillError('limit %s is below 16M; the hog needs room to start before it is killed' % params['limit'])
+    if params['hog_size'] == 'auto':
+        return limit, 4 * limit
+    hog_size = parse_size(params['hog_size'], name='hog_size')
+    if hog_size <= limit:
+        raise DrillError('hog_size %s is not more than limit %s, so the hog would never be OOM-killed'
+                         % (params['hog_size'], params['limit']))
+    return limit, hog_size
+
+
+def describe_exit(returncode):
+    if returncode is None:
+        return 'no exit status'
+    if returncode < 0:
+        return 'signal %d%s' % (-returncode, ' (SIGKILL)' if returncode == -9 else '')
+    return 'exit code %d' % returncode
+
+
+def protected_detail(critical):
+    if not critical:
+        return 'no critical service listed or running'
+    return '; '.join('%s: pids %s, oom_score_adj %s (ceiling %d)'
+                     % (s['label'], ', '.join(str(p) for p in s['pids']),
+                        ', '.join(str(v) for v in sorted(set(s['oom_score_adj'].values()))), s['max_oom_score_adj'])
+                     for s in critical)
+
+
+def pid_summary(critical):
+    return ', '.join('%s %s' % (s['label'], s['pids']) for s in critical) or 'none listed'

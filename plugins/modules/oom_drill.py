@@ -265,27 +265,7 @@ class Drill(object):
     # ---- plan and refusals
 
     def validate(self):
-        params = self.params
-        if params['timeout'] < 1:
-            raise drill.DrillError('timeout must be at least 1 second, got %d' % params['timeout'])
-        if params['settle'] < 0:
-            raise drill.DrillError('settle must be 0 or more seconds, got %d' % params['settle'])
-        for index, item in enumerate(params['critical']):
-            if bool(item.get('unit')) == bool(item.get('process')):
-                raise drill.DrillError('critical[%d]: each item names exactly one of unit or process' % index)
-            if item.get('unit') and '.' not in item['unit']:
-                item['unit'] += '.service'
-        self.limit = parse_size(params['limit'], name='limit')
-        if self.limit < MIN_LIMIT:
-            raise drill.DrillError('limit %s is below 16M; the hog needs room to start before it is killed'
-                                   % params['limit'])
-        if params['hog_size'] == 'auto':
-            self.hog_size = 4 * self.limit
-        else:
-            self.hog_size = parse_size(params['hog_size'], name='hog_size')
-            if self.hog_size <= self.limit:
-                raise drill.DrillError('hog_size %s is not more than limit %s, so the hog would never be OOM-killed'
-                                       % (params['hog_size'], params['limit']))
+        self.limit, self.hog_size = drill.check_options(self.params, MIN_LIMIT)
         self.result['limit_bytes'] = self.limit
 
     def choose_hog(self):
@@ -414,7 +394,7 @@ class Drill(object):
         after = counters.get('oom_kill')
         peak = counters.get('peak_bytes')
         parts = ['hog pid %d %s' % (self.proc.pid, 'still alive at the timeout (%d s)' % self.params['timeout']
-                                    if timed_out else 'ended with %s' % describe_exit(returncode))]
+                                    if timed_out else 'ended with %s' % drill.describe_exit(returncode))]
         parts.append('cgroup oom_kill %s -> %s' % (before, after))
         parts.append('/proc/vmstat oom_kill %s -> %s' % (self.vmstat_before, vmstat_after))
         within = peak is None or peak <= self.limit
@@ -444,7 +424,7 @@ class Drill(object):
 
     def execute(self):
         checks = self.result['checks']
-        checks.append(drill.check('critical_protected', True, self.protected_detail()))
+        checks.append(drill.check('critical_protected', True, drill.protected_detail(self.critical)))
         try:
             problem = self.start()
             if problem:
@@ -462,23 +442,12 @@ class Drill(object):
                                           else 'could not remove %s' % self.box.describe())
         lost = drill.survivors(self.critical, ROOT)
         checks.append(drill.check('critical_unchanged', not lost, '; '.join(lost) if lost else
-                                  'every critical process runs with the same pid: %s' % self.pid_summary()))
+                                  'every critical process runs with the same pid: %s' % drill.pid_summary(self.critical)))
         checks.append(self.settle_available())
         left = self.box.leftovers() + ['hog process %d' % pid for pid in drill.marker_processes(self.name, ROOT)]
         checks.append(drill.check('nothing_left_behind', not left, ', '.join(left) if left else
                                   'no cgroup, scope unit or hog process remains'))
         return drill.verdict(checks)
-
-    def protected_detail(self):
-        if not self.critical:
-            return 'no critical service listed or running'
-        return '; '.join('%s: pids %s, oom_score_adj %s (ceiling %d)'
-                         % (s['label'], ', '.join(str(p) for p in s['pids']),
-                            ', '.join(str(v) for v in sorted(set(s['oom_score_adj'].values()))), s['max_oom_score_adj'])
-                         for s in self.critical)
-
-    def pid_summary(self):
-        return ', '.join('%s %s' % (s['label'], s['pids']) for s in self.critical) or 'none listed'
 
     def main(self):
         self.validate()
@@ -494,7 +463,7 @@ class Drill(object):
                                       'start the %s hog (%s) in it and wait up to %d s for the OOM killer'
                                       % (self.hog_kind, drill.mib(self.hog_size), self.params['timeout']),
                                       'remove %s and check what is left' % self.box.describe()]
-            self.result['checks'] = [drill.check('critical_protected', True, self.protected_detail())]
+            self.result['checks'] = [drill.check('critical_protected', True, drill.protected_detail(self.critical))]
             self.result['msg'] = 'would run the drill in %s' % self.box.describe()
             return True
         with host_lock('oom-drill', timeout=120):
@@ -504,14 +473,6 @@ class Drill(object):
                               if not failed else 'drill %s: %s' % (self.result['status'], '; '.join(
                                   '%s (%s)' % (c['name'], c['detail']) for c in failed)))
         return True
-
-
-def describe_exit(returncode):
-    if returncode is None:
-        return 'no exit status'
-    if returncode < 0:
-        return 'signal %d%s' % (-returncode, ' (SIGKILL)' if returncode == -9 else '')
-    return 'exit code %d' % returncode
 
 
 def main():
