@@ -37,6 +37,23 @@ def write(root, path, text, mtime=None):
     return full
 
 
+# The kernel's flag of a kernel thread in /proc/PID/stat (field 9).
+PF_KTHREAD = 0x00200000
+
+
+def process(root, pid, comm, cgroup_line, ppid=1, adj=0, kernel=False, rss_kb=None, exe='/usr/bin'):
+    """A fake /proc/PID under ``root``: stat (state S, start time 100), cgroup (``cgroup_line``,
+    e.g. ``0::/system.slice/x.service``), oom_score_adj, cmdline (``exe``/``comm``), and status
+    with VmRSS when ``rss_kb`` is given."""
+    fields = ['S', str(ppid), str(pid), str(pid), '0', '-1', str(PF_KTHREAD if kernel else 0)] + ['0'] * 12 + ['100', '0', '0']
+    write(root, '/proc/%d/stat' % pid, '%d (%s) %s\n' % (pid, comm, ' '.join(fields)))
+    if rss_kb is not None:
+        write(root, '/proc/%d/status' % pid, 'VmRSS:\t%d kB\n' % rss_kb)
+    write(root, '/proc/%d/oom_score_adj' % pid, '%d\n' % adj)
+    write(root, '/proc/%d/cgroup' % pid, '%s\n' % cgroup_line)
+    write(root, '/proc/%d/cmdline' % pid, '%s/%s\0' % (exe, comm))
+
+
 def tree(root, files):
     """Write every ``{path: text}`` of ``files`` under ``root``; return ``root`` as a string."""
     for path, text in files.items():

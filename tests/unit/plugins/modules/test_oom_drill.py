@@ -4,18 +4,14 @@ missing, and bad input as one sentence. Real drills: tests/integration/test_oom_
 import pytest
 
 from ansible_collections.oomguard.memory.plugins.modules import oom_drill
-from faketree import write
+from faketree import process, write
 
 MEMINFO = 'MemTotal: 4000000 kB\nMemFree: 3000000 kB\nMemAvailable: 3500000 kB\nCached: 100000 kB\n' \
           'SwapTotal: 1048572 kB\nSwapFree: 1048572 kB\n'
 
 
 def add(root, pid, comm, cgroup, adj=0, ppid=1):
-    fields = ['S', str(ppid), str(pid), str(pid), '0', '-1', '0'] + ['0'] * 12 + ['100', '0', '0']
-    write(root, '/proc/%d/stat' % pid, '%d (%s) %s\n' % (pid, comm, ' '.join(fields)))
-    write(root, '/proc/%d/cgroup' % pid, '0::%s\n' % cgroup)
-    write(root, '/proc/%d/oom_score_adj' % pid, '%d\n' % adj)
-    write(root, '/proc/%d/cmdline' % pid, '/usr/sbin/%s\0' % comm)
+    process(root, pid, comm, '0::%s' % cgroup, ppid=ppid, adj=adj, exe='/usr/sbin')
 
 
 @pytest.fixture

@@ -3,18 +3,11 @@ process on a systemd host is planned through systemctl, nothing qualifying is no
 import pytest
 
 from ansible_collections.oomguard.memory.plugins.modules import runaway as module
-from faketree import write
-
-PF_KTHREAD = 0x00200000
+from faketree import process, write
 
 
 def add(root, pid, comm, rss_mb, cgroup='/user.slice/session-1.scope', adj=0, kernel=False):
-    fields = ['S', '1', str(pid), str(pid), '0', '-1', str(PF_KTHREAD if kernel else 0)] + ['0'] * 12 + ['100', '0', '0']
-    write(root, '/proc/%d/stat' % pid, '%d (%s) %s\n' % (pid, comm, ' '.join(fields)))
-    write(root, '/proc/%d/status' % pid, 'VmRSS:\t%d kB\n' % (rss_mb * 1024))
-    write(root, '/proc/%d/oom_score_adj' % pid, '%d\n' % adj)
-    write(root, '/proc/%d/cgroup' % pid, '1:name=systemd:%s\n' % cgroup)
-    write(root, '/proc/%d/cmdline' % pid, '/usr/bin/%s\0' % comm)
+    process(root, pid, comm, '1:name=systemd:%s' % cgroup, adj=adj, kernel=kernel, rss_kb=rss_mb * 1024)
 
 
 @pytest.fixture
