@@ -2,7 +2,13 @@
 this host can do: tests pick their expectation from these probes, or skip with the reason.
 
 Nothing here goes through the collection's code, so a probe cannot agree with a bug."""
+import contextlib
+import datetime
 import os
+import subprocess
+import sys
+import time
+import uuid
 
 CAP_SYS_RESOURCE = 24
 V1_MEMCG = '/sys/fs/cgroup/memory'
@@ -114,3 +120,43 @@ def memcg_root():
     """Where a test can create a memory cgroup: the v1 memory hierarchy, else a cgroup2 mount with
     the memory controller; None when neither exists (skip with that reason)."""
     return v1_memcg_root() or v2_memcg_root()
+
+
+# Touches every page of 200 MiB once it is told to go (after it was moved into its cgroup).
+HOG = 'import sys; sys.stdin.readline(); b = bytearray(200 * 1024 * 1024); b[::4096] = b"x" * (len(b) // 4096)'
+
+
+@contextlib.contextmanager
+def memcg_oom_kill(root, prefix):
+    """Kill a python3 process for real in a new 64M memory cgroup below ``root`` (memory+swap
+    limited, see limit_memcg); yield {'pid', 'cgroup' (below root, with a leading /), 'before'
+    (vmstat oom_kill before), 'started' (UTC, a second early)}. The cgroup is removed afterwards,
+    also on failure."""
+    name = '%s-%s' % (prefix, uuid.uuid4().hex[:8])
+    cgroup = os.path.join(root, name)
+    os.mkdir(cgroup)
+    proc = None
+    try:
+        limit_memcg(cgroup, 64 * 1024 * 1024)
+        before = vmstat_oom_kill()
+        started = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) - datetime.timedelta(seconds=1)
+        proc = subprocess.Popen([sys.executable, '-c', HOG], stdin=subprocess.PIPE)
+        with open(os.path.join(cgroup, 'cgroup.procs'), 'w') as handle:
+            handle.write(str(proc.pid))
+        proc.stdin.write(b'go\n')
+        proc.stdin.close()
+        rc = proc.wait(30)
+        assert rc == -9, 'the hog was expected to be OOM-killed (SIGKILL), it ended with %r' % rc
+        time.sleep(0.2)  # the oom_reaper line follows the kill line
+        yield {'pid': proc.pid, 'cgroup': '/' + name, 'before': before, 'started': started}
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for _attempt in range(50):
+            try:
+                os.rmdir(cgroup)
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert not os.path.exists(cgroup), 'test cgroup %s could not be removed' % cgroup

@@ -2,16 +2,10 @@
 this host has; memory+swap limited so an active swapfile cannot hide the kill), then find exactly
 that kill through Ansible, from /dev/kmsg and from dmesg."""
 import datetime
-import os
-import subprocess
-import sys
-import time
-import uuid
 
 import pytest
 
-from kernel import limit_memcg, memcg_root, vmstat_oom_kill
-HOG = 'import sys; sys.stdin.readline(); b = bytearray(200 * 1024 * 1024); b[::4096] = b"x" * (len(b) // 4096)'
+from kernel import memcg_oom_kill, memcg_root
 
 
 @pytest.fixture(scope='module')
@@ -21,34 +15,8 @@ def oom_kill():
     if root is None:
         pytest.skip('no memory cgroup to create here (neither a cgroup v1 memory hierarchy nor a cgroup2 mount '
                     'with the memory controller)')
-    name = 'oomguard-it-%s' % uuid.uuid4().hex[:8]
-    cgroup = os.path.join(root, name)
-    os.mkdir(cgroup)
-    proc = None
-    try:
-        limit_memcg(cgroup, 64 * 1024 * 1024)
-        before = vmstat_oom_kill()
-        started = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) - datetime.timedelta(seconds=1)
-        proc = subprocess.Popen([sys.executable, '-c', HOG], stdin=subprocess.PIPE)
-        with open(os.path.join(cgroup, 'cgroup.procs'), 'w') as handle:
-            handle.write(str(proc.pid))
-        proc.stdin.write(b'go\n')
-        proc.stdin.close()
-        rc = proc.wait(30)
-        assert rc == -9, 'the hog was expected to be OOM-killed (SIGKILL), it ended with %r' % rc
-        time.sleep(0.2)  # the oom_reaper line follows the kill line
-        yield {'pid': proc.pid, 'cgroup': '/' + name, 'before': before, 'started': started}
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for _attempt in range(50):
-            try:
-                os.rmdir(cgroup)
-                break
-            except OSError:
-                time.sleep(0.1)
-        assert not os.path.exists(cgroup), 'test cgroup %s could not be removed' % cgroup
+    with memcg_oom_kill(root, 'oomguard-it') as kill:
+        yield kill
 
 
 def the_event(facts, pid):

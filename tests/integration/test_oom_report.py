@@ -4,24 +4,19 @@ unreachable host (SSH to a closed loopback port) and a host whose module run fai
 Python). Proves: one report.json entry per host with the right status, report.md, a junit.xml
 that passes the JUnit schema check, the gate failing exactly the hosts it should (after the
 files are written), bad gate values refused before anything runs, and the merge playbook."""
-import datetime
 import json
 import os
 import subprocess
-import sys
 import tempfile
-import time
-import uuid
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from harness import ROOT, ansible_env, run_playbook
 from junit_schema import check
-from kernel import vmstat_oom_kill
+from kernel import memcg_oom_kill, vmstat_oom_kill
 
 MEMCG_ROOT = '/sys/fs/cgroup/memory'
-HOG = 'import sys; sys.stdin.readline(); b = bytearray(200 * 1024 * 1024); b[::4096] = b"x" * (len(b) // 4096)'
 PLAYBOOK = os.path.join(ROOT, 'playbooks', 'oom_report.yml')
 MERGE = os.path.join(ROOT, 'playbooks', 'oom_report_merge.yml')
 CONTAINERS_CONF = os.path.join(ROOT, 'tests', 'testbed', 'containers.conf')
@@ -38,36 +33,9 @@ def oom_kill():
     active swap cannot absorb it); the cgroup is removed afterwards, also on failure."""
     if not os.path.isfile(os.path.join(MEMCG_ROOT, 'memory.limit_in_bytes')):
         pytest.skip('no cgroup v1 memory hierarchy at %s: cannot make a real memcg OOM kill here' % MEMCG_ROOT)
-    cgroup = os.path.join(MEMCG_ROOT, 'oomguard-report-%s' % uuid.uuid4().hex[:8])
-    os.mkdir(cgroup)
-    proc = None
-    try:
-        _write(os.path.join(cgroup, 'memory.limit_in_bytes'), '64M')
-        memsw = os.path.join(cgroup, 'memory.memsw.limit_in_bytes')
-        if os.path.exists(memsw):
-            _write(memsw, '64M')
-        started = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) - datetime.timedelta(seconds=1)
-        before = vmstat_oom_kill()
-        proc = subprocess.Popen([sys.executable, '-c', HOG], stdin=subprocess.PIPE)
-        _write(os.path.join(cgroup, 'cgroup.procs'), str(proc.pid))
-        proc.stdin.write(b'go\n')
-        proc.stdin.close()
-        rc = proc.wait(30)
-        assert rc == -9, 'the hog was expected to be OOM-killed, it ended with %r' % rc
-        assert vmstat_oom_kill() > before
-        time.sleep(0.2)
-        yield {'pid': proc.pid, 'since': started.strftime('%Y-%m-%dT%H:%M:%SZ')}
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for _attempt in range(50):
-            try:
-                os.rmdir(cgroup)
-                break
-            except OSError:
-                time.sleep(0.1)
-        assert not os.path.exists(cgroup), 'test cgroup %s could not be removed' % cgroup
+    with memcg_oom_kill(MEMCG_ROOT, 'oomguard-report') as kill:
+        assert vmstat_oom_kill() > kill['before']
+        yield {'pid': kill['pid'], 'since': kill['started'].strftime('%Y-%m-%dT%H:%M:%SZ')}
 
 
 @pytest.fixture(scope='module')
