@@ -207,6 +207,12 @@ def needs_capability(before, after):
     return after < before and after < 0
 
 
+def stronger(current, wanted):
+    """Whether oom_score_adj ``current`` already goes further than ``wanted`` in its direction:
+    lower than a negative wanted value, higher than a positive one."""
+    return current < wanted < 0 or current > wanted > 0
+
+
 def write_oom_score_adj(pid, value, root='/'):
     """Write /proc/<pid>/oom_score_adj. ProcessGone if the process exited, AdjustDenied if the
     kernel refused."""

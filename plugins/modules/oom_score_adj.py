@@ -92,6 +92,16 @@ options:
         changed, either way.
     type: bool
     default: false
+  keep_stronger:
+    description:
+      - Leave alone a process whose value already goes further in the same direction as
+        O(value): lower than a negative O(value) (more protected), higher than a positive one
+        (killed earlier). Such processes keep their value and count as unchanged.
+      - For example the OpenSSH listener sets itself to -1000 at start; with O(value=-900) and
+        V(true), it stays at -1000 instead of being raised to -900 after every restart of the
+        service. The drop-in of O(unit) is written either way.
+    type: bool
+    default: false
   missing:
     description:
       - What to do when no process matches. V(ignore) returns changed=false for the processes
@@ -219,6 +229,7 @@ def argument_spec():
         live=dict(type='bool', default=True),
         allow_many=dict(type='bool', default=False),
         daemon_reload=dict(type='bool', default=True),
+        keep_stronger=dict(type='bool', default=False),
         missing=dict(type='str', choices=['ignore', 'fail'], default='ignore'),
         state=dict(type='str', choices=['present', 'absent'], default='present'),
     )
@@ -324,7 +335,7 @@ class OomScoreAdj(object):
             except ProcessGone:
                 continue
             if self.p['state'] == 'present':
-                after = self.p['value']
+                after = before if self.p['keep_stronger'] and procs.stronger(before, self.p['value']) else self.p['value']
             else:
                 after = 0 if before == self.p['value'] else before
             plan.append({'pid': pid, 'name': name, 'before': before, 'after': after})

@@ -378,3 +378,36 @@ def test_daemon_reload_false_writes_the_dropin_and_leaves_the_reload(tree, run_m
     assert 'OOMScoreAdjust=500' in tree.dropin() and tree.reloads == []
     again = run_module(oom_score_adj, {'unit': 'app', 'value': 600, 'live': False})
     assert again['daemon_reload'] is True and tree.reloads == [1]
+
+
+# ---- keep_stronger: a value already further in the asked direction is left alone
+
+def test_keep_stronger_leaves_a_listener_that_protects_itself_more(tree, run_module):
+    # OpenSSH's listener sets itself to -1000; the drop-in asks -900; its child is still at 0
+    write(tree.root, '/proc/200/oom_score_adj', '-1000\n')
+    tree.set_cap(True)
+    result = run_module(oom_score_adj, {'unit': 'app', 'value': -900, 'keep_stronger': True})
+    assert result['processes'] == [{'pid': 200, 'name': 'app', 'before': -1000, 'after': -1000},
+                                   {'pid': 201, 'name': 'app-child', 'before': 0, 'after': -900}]
+    assert tree.adj(200) == -1000 and tree.adj(201) == -900 and tree.dropin() == DROPIN_TEXT % -900
+    again = run_module(oom_score_adj, {'unit': 'app', 'value': -900, 'keep_stronger': True})
+    assert again['changed'] is False and tree.adj(200) == -1000
+
+
+def test_without_keep_stronger_the_value_is_exact(tree, run_module):
+    write(tree.root, '/proc/200/oom_score_adj', '-1000\n')
+    result = run_module(oom_score_adj, {'unit': 'app', 'value': -900, 'children': False})
+    assert result['changed'] is True and tree.adj(200) == -900
+
+
+@pytest.mark.parametrize('before, value, after', [
+    (250, 200, 250),     # already killed earlier than asked: kept
+    (250, 300, 300),     # raised to the asked value
+    (-50, 200, 200),     # the other direction is never "stronger"
+    (250, -900, -900),
+])
+def test_keep_stronger_in_both_directions(tree, run_module, before, value, after):
+    tree.set_cap(True)
+    write(tree.root, '/proc/300/oom_score_adj', '%d\n' % before)
+    result = run_module(oom_score_adj, {'pid': 300, 'value': value, 'keep_stronger': True, 'persist': False})
+    assert tree.adj(300) == after and result['changed'] is (after != before)
