@@ -112,6 +112,21 @@ def test_converge_again_then_absent(ansible, host):
     assert ansible.playbook(PLAYBOOK, extra_vars=variables).changed == 0
 
 
+def test_null_swappiness_leaves_swappiness_alone(ansible, host):
+    """swap_swappiness: null is documented to leave vm.swappiness and its sysctl.d file alone; the
+    role's argument spec used to refuse null (its declared default made None unconvertible)."""
+    swappiness, ours = live(), read(OURS)
+    variables = role_vars(host, swap_swappiness=None)
+    path = variables['swap_file_path']
+    converge = ansible.playbook(PLAYBOOK, extra_vars=variables)
+    assert converge.rc == 0 and converge.changed == 1, converge.output[-3000:]
+    assert path in proc_swaps() and live() == swappiness and read(OURS) == ours
+    variables['swap_state'] = 'absent'
+    absent = ansible.playbook(PLAYBOOK, extra_vars=variables)
+    assert absent.rc == 0 and absent.changed == 1, absent.output[-3000:]
+    assert path not in proc_swaps() and live() == swappiness and read(OURS) == ours
+
+
 def test_bad_variables_fail_with_one_sentence(ansible, host):
     recap = ansible.playbook(PLAYBOOK, extra_vars=role_vars(host, swap_size='lots'))
     assert recap.rc != 0 and recap.failed == 1
