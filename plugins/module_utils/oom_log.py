@@ -131,6 +131,9 @@ _P = {
     # journalctl in another language: "Mär 14", "avril 16", "déc. 3"
     'local_any': re.compile(r'(?<!\w)([^\W\d_]{3,9})\.? +(\d{1,2}),? (\d\d):(\d\d):(\d\d)(\.\d+)?'),
     'uptime_any': re.compile(r'\[\s*(\d+\.\d+)\]'),
+    # journalctl -o verbose: the header line of an entry ("Mon 2023-01-02 03:04:05.123456 UTC [s=...;i=...;...]"),
+    # whose MESSAGE= line comes a few field lines later
+    'entry_head': re.compile(r'\S+ \d{4}-\d\d-\d\d \d\d:\d\d:\d\d[.,\d]* \S+ \[s=[0-9a-f]+;i=[0-9a-f]+;'),
     'prog_tag': re.compile(r'(?:^|\s)([\w.-]+)\[\d+\]:\s*$'),
     'host_after': re.compile(r'\s+([^\s:\[\]]+)\s+kernel\b'),
     # --- report lines (searched: a prefix of an unknown shape may remain) ----------------------
@@ -248,7 +251,7 @@ def _drop_elision(msg):
 
 def _trigger_name(pre):
     """The process name just before ' invoked oom-killer', out of whatever prefix precedes it."""
-    cut = max([pre.rfind(sep) + len(sep) for sep in ('] ', ': ', '| ', '" ', '\t') if sep in pre] or [0])
+    cut = max([pre.rfind(sep) + len(sep) for sep in ('] ', ': ', '| ', '" ', '\t', 'MESSAGE=') if sep in pre] or [0])
     name = pre[cut:].strip()
     if len(name) > _COMM_LEN and ' ' in name:
         name = name.rsplit(' ', 1)[1]
@@ -347,13 +350,23 @@ class _Lines(object):
         self.kmsg_seen = False
         self.shape = None           # digits-as-zero form of a prefix of no known shape, once seen
         self.quoted = False         # the last line split was mail-quoted ('> ')
+        self.entry = None           # header line of the journalctl -o verbose entry being read
 
     @property
     def wants_all(self):
         return self.pending is not None or self.messages.wants_all
 
+    def head(self, line):
+        """Keep a journalctl -o verbose entry header (its time is the MESSAGE= line's); True if it is one."""
+        if '[s=' in line and _P['entry_head'].match(line):
+            self.entry = line
+            return True
+        return False
+
     def feed(self, lineno, line):
         """Consume one line (str, no newline); return a list of finished events (usually empty)."""
+        if self.head(line):
+            return []
         if line[:1] == '{':
             done = self._flush()
             return done + self._json(lineno, line)
@@ -439,6 +452,8 @@ class _Lines(object):
                     return None, None, False    # another program's own words, not a kernel line
                 if stamp is None or prog != 'kernel':
                     stamp = _stamp_in(pre) or stamp
+                if stamp is None and pre.strip() == 'MESSAGE=':
+                    stamp = self._entry_stamp()
                 if msg[anchor.start()] != ' ' and not prefixed:
                     self.shape = line[:len(line) - len(msg) + start].translate(_DIGITS_TO_ZERO)
                 prefixed = True
@@ -448,6 +463,11 @@ class _Lines(object):
             if line[:width].translate(_DIGITS_TO_ZERO) == self.shape:
                 msg, prefixed = line[width:], True
         return msg, stamp, prefixed
+
+    def _entry_stamp(self):
+        """The time in the header of the verbose entry this MESSAGE= line ends (each header serves once)."""
+        entry, self.entry = self.entry, None
+        return _stamp_in(entry) if entry else None
 
     def _known(self, line):
         """(message, stamp, program) after a prefix of a known shape at the start of the line."""
@@ -982,6 +1002,7 @@ def parse_lines(lines, details=(), year=None, boot_time=None, ref_time=None):
             line = line.decode('utf-8', 'replace')
         if not reader.wants_all:
             if not any(n in line for n in _NEEDLE_TEXT) and not (line[:1] == '{' and _JSON_BYTES_MARK in line):
+                reader.head(line.rstrip('\r\n'))
                 continue
         yield from reader.feed(lineno, line.rstrip('\r\n'))
     yield from reader.finish()

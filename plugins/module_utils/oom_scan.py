@@ -6,7 +6,8 @@
 Private to the oomguard.memory collection: no compatibility promise to other code.
 
 ``Scan`` reads fixed-size chunks and hands whole lines (bytes decoded to text) to a reader object
-with ``feed(lineno, text)`` (returns finished events) and a ``wants_all`` property.  While
+with ``feed(lineno, text)`` (returns finished events), ``head(text)`` (a journalctl -o verbose
+entry header, shown before the entry's MESSAGE= line) and a ``wants_all`` property.  While
 ``wants_all`` is false it jumps between the hits of ``SCAN_NEEDLES`` found with ``bytes.rfind``
 and counts the newlines it skips with ``bytes.replace`` (see ``SCAN_NEEDLES`` and ``newlines``
 for why these two), so a 1 GiB log costs little more than one ``grep``.  It knows nothing of
@@ -23,6 +24,11 @@ __metaclass__ = type
 NEEDLES = (b'oom-kill', b'Killed', b'ut of memory')
 # journald stores non-UTF-8 messages as a list of byte values, which no substring test can see.
 JSON_BYTES_MARK = b'"MESSAGE":['
+# journalctl -o verbose prints the time in an entry's header line, a few field lines before its
+# MESSAGE= line; the scanner looks back this far for the header (the mark) of a MESSAGE= hit.
+VERBOSE_MESSAGE = b'MESSAGE='
+VERBOSE_HEAD_MARK = b' [s='
+ENTRY_MAX = 1 << 14
 # How the scanner finds NEEDLES in a chunk: (needle, forward).  CPython's reverse search (rfind)
 # tests the needle's first byte and jumps len+1 bytes whenever the byte before is not in the
 # needle's bloom mask; on kernel logs that beats find() for short needles ('Killed', 'oom-kill')
@@ -30,6 +36,17 @@ JSON_BYTES_MARK = b'"MESSAGE":['
 # 'ut of memory' (measured on Debian's 3.11 and a plain 3.13 build, 64 MiB of bench/oom_facts.py's
 # log).  One shared short needle such as b'ill' is not cheaper to scan and hits every "will",
 # "still" and "Killing" of ordinary kernel noise, each a Python-level check.
+# Coverage: a line that holds a needle holds the whole needle, so searching NEEDLES themselves
+# finds every line the reader looks at outside a report.  No shorter set covers them: the three
+# share no substring but single letters and 'ill' ('oom-kill'/'Killed'), and 'ut of memory' must
+# stay whole for lines with no kill word in them (a panic_on_oom panic, tests/unit/fixtures/
+# oom-logs/115-*; a no-killable line wrapped before "killable").  Measured per GiB on 1 MiB
+# chunks of bench/oom_facts.py's log (Debian 3.11 / plain 3.13, best of rounds on a busy 2-core
+# VM): each of the three searches costs 0.35-0.65 s whatever substring, direction or bytes.count
+# is used (the loops run at about a byte per cycle; bloom skips rarely fire on log text, since
+# the mask folds digits onto p-y), newlines() 0.4 s, reading 0.15 s; 'ill' with a check per hit,
+# {'Kill', 'kill'}, a bytes.translate fold onto one needle and one regex alternation (7 s) were
+# no cheaper.  The scan is the sum of these passes; it is the cost floor of this design.
 SCAN_NEEDLES = ((b'oom-kill', False), (b'Killed', False), (b'ut of memory', True))
 # Below this many bytes, bytes.count (a byte loop) beats copying the slice for newlines().
 _SMALL_COUNT = 4096
@@ -75,7 +92,7 @@ def anchors(data, start, end, needles):
 class Scan(object):
     """The needle-to-needle walk over a binary stream, with its line count.
 
-    reader: has feed(lineno, text) -> events and a wants_all property (read every line now).
+    reader: has feed(lineno, text) -> events, head(text) (see above) and a wants_all property (read every line now).
     end: stop at the first line that starts at or after this many bytes from where the stream
     was, unless the reader still wants every line there.
     """
@@ -157,6 +174,15 @@ class Scan(object):
         """Remember the line just skipped (numbered self.lines) when it is a selection line."""
         self.held = (self.lines, raw) if b'ill process' in raw else None
 
+    def _entry_head(self, data, start):
+        """Show the reader the header of the journalctl -o verbose entry whose MESSAGE= line starts at `start`."""
+        if not data[start:start + 64].lstrip().startswith(VERBOSE_MESSAGE):
+            return
+        mark = data.rfind(VERBOSE_HEAD_MARK, max(0, start - ENTRY_MAX), start)
+        if mark >= 0:
+            head = data[data.rfind(b'\n', 0, mark) + 1:data.find(b'\n', mark, start)]
+            self.parser.head(head.decode('utf-8', 'replace').rstrip('\r'))
+
     def _stop_at(self, offset):
         """True when the scan must stop before the line at `offset` (records the line count)."""
         if self.end is None or offset < self.end:
@@ -195,6 +221,7 @@ class Scan(object):
                     pos = limit
                     continue
                 start = data.rfind(b'\n', pos, hit) + 1 or pos
+                self._entry_head(data, start)
                 if start == pos == begin:
                     yield from self._held()
                 if start > pos:

@@ -97,6 +97,35 @@ def test_localised_journal_header_lines_are_noise():
     assert kill_fields(ev) == WANT
 
 
+# journalctl -o verbose, as systemd's journalctl prints one entry (src/shared/logs-show.c,
+# output_verbose: the header line "<weekday> <date> <time>.<usec> <zone> [s=...;i=...;b=...;m=...;t=...;x=...]",
+# then the fields indented by four spaces); the values below are made up.
+VERBOSE = '\n'.join([
+    'Tue 2024-09-10 12:00:00.250000 UTC [s=4f8b2c1d9e7a4b6c8d0e1f2a3b4c5d6e;i=1a2b;'
+    'b=0123456789abcdef0123456789abcdef;m=20d1f3a2b;t=621c5a1b2c3d4;x=9a8b7c6d5e4f3a2b]',
+    '    _BOOT_ID=0123456789abcdef0123456789abcdef',
+    '    _MACHINE_ID=fedcba9876543210fedcba9876543210',
+    '    _HOSTNAME=db1',
+    '    PRIORITY=3',
+    '    SYSLOG_FACILITY=0',
+    '    SYSLOG_IDENTIFIER=kernel',
+    '    _TRANSPORT=kernel',
+    '    _SOURCE_MONOTONIC_TIMESTAMP=8811001234',
+    '    MESSAGE=%s',
+    ''])
+
+
+def test_journalctl_verbose_entry_time_is_the_header_time():
+    noise = VERBOSE.replace('12:00:00.250000', '11:00:00.000000').replace('MESSAGE=%s', 'MESSAGE=e1000e: eth0 NIC Link is Up')
+    ev = one(noise + VERBOSE % KILL)
+    assert kill_fields(ev) == WANT and ev['time'] == '2024-09-10T12:00:00.250000Z' and ev['source'] == 't:20'
+
+
+def test_journalctl_verbose_report_lines_each_with_a_header():
+    ev = one(VERBOSE % HEAD + VERBOSE.replace('12:00:00.25', '12:00:00.26') % KILL)
+    assert ev['time'] == '2024-09-10T12:00:00.250000Z' and kill_fields(ev) == WANT and ev['trigger']['name'] == 'java'
+
+
 def test_node_problem_detector_json_event_on_one_line():
     line = ('{"reason":"OOMKilling","message":"%s","source":{"component":"kernel-monitor"},'
             '"firstTimestamp":"2024-09-10T12:00:00Z"}' % KILL)
