@@ -421,7 +421,7 @@ class _Lines(object):
     def _split(self, line):
         """(message, stamp, prefixed) of one line; message None for a line that is no kernel message."""
         self.quoted = line[:1] == '>'
-        if line[:1] in ' \t>':
+        if line[:1] and line[:1] in ' \t>':
             if self.kmsg_seen and line[:1] == ' ':
                 # /dev/kmsg dictionary lines (" SUBSYSTEM=...") carry no message
                 stripped = line.lstrip()

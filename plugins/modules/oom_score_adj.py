@@ -95,8 +95,8 @@ options:
   keep_stronger:
     description:
       - Leave alone a process whose value already goes further in the same direction as
-        O(value): lower than a negative O(value) (more protected), higher than a positive one
-        (killed earlier). Such processes keep their value and count as unchanged.
+        O(value), that is lower than a negative O(value) (more protected) or higher than a positive
+        one (killed earlier). Such processes keep their value and count as unchanged.
       - For example the OpenSSH listener sets itself to -1000 at start; with O(value=-900) and
         V(true), it stays at -1000 instead of being raised to -900 after every restart of the
         service. The drop-in of O(unit) is written either way.

@@ -275,3 +275,17 @@ def test_journal_record_carries_its_boot():
 def test_values_before_formatting_are_epoch_and_line_numbers():
     (value,) = list(oom_log.parse_lines(['noise', '[ 2.5] ' + KILL], boot_time=1000))
     assert value['epoch'] == 1002.5 and value['line'] == 2 and 'time' not in value and 'source' not in value
+
+
+def test_empty_lines_inside_an_open_report_are_no_crash():
+    # A pasted report with blank lines between its parts (mail, forums): an empty line used to
+    # raise AttributeError in the quote handling while a report was open.
+    text = ('[ 100.000001] ' + HEAD + '\n'
+            '\n'
+            '[ 100.000002] Mem-Info:\n'
+            '\n'
+            '[ 100.000003] Out of memory: Killed process 2501 (java) total-vm:4096kB, anon-rss:2048kB, '
+            'file-rss:8kB, shmem-rss:0kB, UID:1000 pgtables:64kB oom_score_adj:300\n'
+            '\n')
+    event = one(text)
+    assert event['victim']['pid'] == 2501 and event['trigger']['name'] == 'java'
