@@ -4,8 +4,8 @@ import os
 import pytest
 
 from harness import Ansible
-# The session's systemd container, for every test module that asks for it.
-from testbed import systemd_container  # noqa: F401  pylint: disable=unused-import
+# The session's testbeds, for every test module that asks for them: the systemd container and the VM.
+from testbed import systemd_container, vm  # noqa: F401  pylint: disable=unused-import
 
 os.environ.setdefault('ANSIBLE_PYTHON_INTERPRETER', '/usr/bin/python3')
 

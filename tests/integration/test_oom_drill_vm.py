@@ -10,17 +10,11 @@ import uuid
 
 import pytest
 
-try:
-    # The session's VM fixture.
-    from testbed import vm  # noqa: F401  pylint: disable=unused-import
-except ImportError:
-    pytestmark = pytest.mark.skip(reason='this tree has no VM testbed (tests/testbed/vm.sh)')
-
 PLAYBOOK = 'playbooks/drill.yml'
 
 
 @pytest.fixture
-def units(vm):  # noqa: F811  pylint: disable=redefined-outer-name
+def units(vm):
     """Transient services in the VM: name -> oom_score_adj; stopped at the end."""
     made = []
 
@@ -38,7 +32,7 @@ def units(vm):  # noqa: F811  pylint: disable=redefined-outer-name
             vm.exec(['systemctl', 'stop', name])
 
 
-def vm_state(vm):  # noqa: F811  pylint: disable=redefined-outer-name
+def vm_state(vm):
     """What the drill must leave as it found: oomguard scopes loaded, cgroups, oom_kill count."""
     rc, out = vm.exec(['sh', '-c', 'systemctl list-units --all --no-legend "oomguard-drill-*"; '
                        'ls -d /sys/fs/cgroup/system.slice/oomguard-drill-* 2>/dev/null; '
@@ -47,7 +41,7 @@ def vm_state(vm):  # noqa: F811  pylint: disable=redefined-outer-name
     return [l for l in lines if 'oomguard-drill' in l], int(next(l for l in lines if l.startswith('oom_kill')).split()[1])
 
 
-def run(vm, tmp_path, critical, check=False):  # noqa: F811  pylint: disable=redefined-outer-name
+def run(vm, tmp_path, critical, check=False):
     reports = tmp_path / 'reports'
     recap = vm.playbook(PLAYBOOK, check=check, extra_vars={
         'drill_canary_group': 'vm', 'drill_critical': [{'unit': u} for u in critical],
@@ -57,7 +51,7 @@ def run(vm, tmp_path, critical, check=False):  # noqa: F811  pylint: disable=red
 
 
 @pytest.mark.slow
-def test_drill_passes_in_a_systemd_scope_on_cgroup_v2(vm, units, tmp_path):  # noqa: F811
+def test_drill_passes_in_a_systemd_scope_on_cgroup_v2(vm, units, tmp_path):
     name, pid = units(-900)
     left, kills = vm_state(vm)
     assert left == []
@@ -76,7 +70,7 @@ def test_drill_passes_in_a_systemd_scope_on_cgroup_v2(vm, units, tmp_path):  # n
 
 
 @pytest.mark.slow
-def test_drill_refuses_an_unprotected_critical_unit_in_the_vm(vm, units, tmp_path):  # noqa: F811
+def test_drill_refuses_an_unprotected_critical_unit_in_the_vm(vm, units, tmp_path):
     protected, _pid = units(-900)
     exposed, pid = units(0)
     _left, kills = vm_state(vm)
@@ -88,7 +82,7 @@ def test_drill_refuses_an_unprotected_critical_unit_in_the_vm(vm, units, tmp_pat
 
 
 @pytest.mark.slow
-def test_check_mode_in_the_vm_changes_nothing(vm, units, tmp_path):  # noqa: F811
+def test_check_mode_in_the_vm_changes_nothing(vm, units, tmp_path):
     name, _pid = units(-900)
     before = vm_state(vm)
     recap, report = run(vm, tmp_path, [name], check=True)

@@ -156,6 +156,16 @@ class VM(object):
 _SHARED = {}
 
 
+def vm_unavailable():
+    """Why this host cannot boot the VM testbed (vm.sh builds as root and installs qemu with
+    apt-get when it is missing), or None."""
+    if os.geteuid() != 0:
+        return 'vm.sh needs root (podman storage, mkfs.ext4 with file ownership)'
+    if shutil.which('qemu-system-x86_64') is None and shutil.which('apt-get') is None:
+        return 'qemu-system-x86_64 is not installed and there is no apt-get to install it'
+    return None
+
+
 def shared_container(request):
     """The session's one container: started on first use, removed when the session ends."""
     if 'error' in _SHARED:
@@ -177,11 +187,15 @@ def shared_container(request):
 @pytest.fixture(scope='session')
 def vm(request):
     """The VM testbed, booted once per session (or the one in $OOMGUARD_VM_RUN), stopped at the end.
-    Skips with the reason when this host cannot run it (not root, no qemu)."""
+    Skips with the reason when this host cannot run it (not root, no qemu and no apt-get to install
+    it); a VM that should boot here and does not is an error with vm.sh's output."""
     if 'vm_error' in _SHARED:
         raise RuntimeError(_SHARED['vm_error'])
     if 'vm' not in _SHARED:
         run = os.environ.get('OOMGUARD_VM_RUN')
+        reason = vm_unavailable() if run is None else None
+        if reason:
+            pytest.skip('the VM testbed cannot run here: %s' % reason)
         box = VM(os.path.basename(run) if run else 'oomguard-vm-%d' % os.getpid(), run=run)
         request.config.add_cleanup(box.stop)
         if run is None:
