@@ -67,17 +67,21 @@ def host():
 
 
 def role_vars(directory, **extra):
+    # A host that has its own file of the role's sysctl.d name keeps it: the module refuses to
+    # rewrite it, so there the role is run with swappiness left alone (null).
+    swappiness = None if os.path.exists(OURS) else (13 if live() != 13 else 14)
     values = {'swap_file_path': os.path.join(directory, 'swapfile'), 'swap_size': '32M',
-              'swap_swappiness': 13 if live() != 13 else 14}
+              'swap_swappiness': swappiness}
     values.update(extra)
     return values
 
 
 def test_check_mode_on_a_clean_host_changes_nothing(ansible, host):
     fstab, swappiness, ours = read(FSTAB, 'rb'), live(), read(OURS)
-    recap = ansible.playbook(PLAYBOOK, check=True, diff=True, extra_vars=role_vars(host))
+    variables = role_vars(host)
+    recap = ansible.playbook(PLAYBOOK, check=True, diff=True, extra_vars=variables)
     assert recap.rc == 0 and recap.failed == 0, recap.output[-3000:]
-    assert recap.changed == 2
+    assert recap.changed == (1 if variables['swap_swappiness'] is None else 2)
     assert os.listdir(host) == [] and read(FSTAB, 'rb') == fstab and live() == swappiness
     assert read(OURS) == ours
     assert '+%s none swap sw 0 0' % os.path.join(host, 'swapfile') in recap.output
