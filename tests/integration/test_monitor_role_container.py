@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from testbed import show
+
 PLAY = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'playbooks', 'monitor_role.yml')
 UNIT = 'oomguard-monitor'
 VARS = {
@@ -19,12 +21,6 @@ AVOID = '^(sshd|oomguard-test)$|(^systemd-journal$)'
 PREFER = '^(batch-import)$|(^stress)'
 FETCH = ('import urllib.request; '
          'print(urllib.request.urlopen("http://127.0.0.1:9100/metrics", timeout=10).read().decode())')
-
-
-def show(box, unit, prop):
-    rc, out = box.exec(['systemctl', 'show', '-p', prop, '--value', unit])
-    assert rc == 0, out
-    return out.strip()
 
 
 @pytest.fixture

@@ -21,6 +21,8 @@ import time
 
 import pytest
 
+from testbed import show
+
 PLAY = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'playbooks', 'monitor_role.yml')
 UNIT = 'oomguard-monitor'
 TEXTFILE = '/var/lib/prometheus/node-exporter/oomguard.prom'
@@ -36,12 +38,6 @@ PREFER = '^(batch-import)$|(^stress)'
 HOG = 'open("/proc/self/comm", "w").write("oomvmhog"); chunks = [bytes([1]) * (1 << 20) for _ in range(200)]'
 KILLS = ('oomguard_oom_kills_total{memcg="/system.slice/oomguard-vmhog.service",'
          'oom_memcg="/system.slice/oomguard-vmhog.service",victim="oomvmhog"}')
-
-
-def show(vm, unit, prop):
-    rc, out = vm.exec(['systemctl', 'show', '-p', prop, '--value', unit])
-    assert rc == 0, out
-    return out.strip()
 
 
 def counters(text):

@@ -214,6 +214,13 @@ def systemd_container(request):
     return shared_container(request)
 
 
+def show(box, unit, prop):
+    """One property of ``unit`` as systemd in ``box`` (the VM or a container) reports it."""
+    rc, out = box.exec(['systemctl', 'show', '-p', prop, '--value', unit])
+    assert rc == 0, out
+    return out.strip()
+
+
 @contextlib.contextmanager
 def sleep_service(box, unit, also_remove=()):
     """A throwaway ``sleep infinity`` service ``unit`` running in container ``box``; on exit it is
