@@ -216,6 +216,11 @@ def run_measured(argv, env=None):
     return time.time() - started, usage.ru_maxrss, out, proc.returncode, usage.ru_utime + usage.ru_stime
 
 
+def _median(runs):
+    walls = sorted(r[0] for r in runs)
+    return walls[len(walls) // 2]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     ap.add_argument('--size', default='1G', help='log size, e.g. 64M or 1G (default 1G)')
@@ -256,12 +261,18 @@ def main():
             parse_argv = [args.python, '-c', code, log]
             label = 'collect_events (module not written yet)'
         grep_argv = ['grep', '-c', 'Killed process', log]
+        # The same search in C: GNU grep for the lines holding any of the scanner's needles.
+        needles = subprocess.check_output(
+            [args.python, '-c', 'from ansible_collections.oomguard.memory.plugins.module_utils.oom_scan import NEEDLES; '
+             'print("\\n".join(n.decode() for n in NEEDLES))'], env=env).decode().splitlines()
+        grep_needles_argv = ['grep', '-c', '-F'] + [a for n in needles for a in ('-e', n)] + [log]
 
         subprocess.call(['cat', log], stdout=subprocess.DEVNULL)  # page cache warm for both
-        greps, parses = [], []
+        greps, greps_needles, parses = [], [], []
         found = kills = grep_count = None
         for _round in range(args.rounds):
             g = run_measured(grep_argv, env=dict(os.environ, LC_ALL='C'))
+            greps_needles.append(run_measured(grep_needles_argv, env=dict(os.environ, LC_ALL='C')))
             p = run_measured(parse_argv, env=env)
             if p[3] != 0:
                 sys.stderr.write(p[2].decode('utf-8', 'replace')[-2000:])
@@ -278,7 +289,9 @@ def main():
             [args.python, '-c', 'import sys; print(sys.version.split()[0])']).decode().strip()))
         print('%-44s %24s %14s %8s' % ('command (%d rounds)' % args.rounds, 'wall s best/median/worst', 'peak RSS MiB',
                                        'CPU s'))
-        for name, runs in (("LC_ALL=C grep -c 'Killed process'", greps), (label, parses)):
+        for name, runs in (("LC_ALL=C grep -c 'Killed process'", greps),
+                           ('LC_ALL=C grep -c -F (the %d scanner needles)' % len(needles), greps_needles),
+                           (label, parses)):
             walls = sorted(r[0] for r in runs)
             rss = max(r[1] for r in runs) / 1024.0
             cpu = min(r[4] for r in runs)
@@ -288,6 +301,8 @@ def main():
         print('')
         print('ratio parse/grep: median %.2f, best %.2f (target: median <= 1.3); peak RSS target <= 64 MiB'
               % (median, best))
+        print('for scale, grep -F on the scanner needles / grep -c: median %.2f; parse / grep -F needles: median %.2f'
+              % (_median(greps_needles) / _median(greps), _median(parses) / _median(greps_needles)))
         print('grep lines: %d; events found: %d (expected %d); kills found: %d' % (grep_count, found, EVENTS, kills))
         ok = found == EVENTS and kills == grep_count
         print('events: %s' % ('OK' if ok else 'WRONG'))

@@ -26,7 +26,10 @@ Map of this file, from the bytes up:
 Event semantics: one event per invocation of the OOM killer.  A header ("invoked oom-killer")
 opens an event; the kill line that follows belongs to it.  The kernel rate-limits the header and
 its dump but never the kill line, so a kill line with no open header is an event of its own with
-``trigger: None``; a header with no kill line is an event with ``victim: None``.  With
+``trigger: None``; a header with no kill line is an event with ``victim: None``, unless its
+``oom-kill:`` summary named the process the kernel chose (``task=,pid=,uid=``, 4.19+): an excerpt
+cut before the kill line, or ``dmesg | grep oom-kill``, still names that victim, with the sizes
+it did not print None (not when the kernel said the victim was already exiting).  With
 memory.oom.group ("Tasks in X are going to be killed due to memory.oom.group set") the kill lines
 that follow are more victims of the same invocation (``victims``, each pid once).  "Out of memory
 and no killable processes" gives ``no_killable``, an OOM panic ``panic``; "OOM victim N is already
@@ -111,6 +114,8 @@ _CONT = re.compile(
 _P = {
     # --- prefixes at the start of a line --------------------------------------------------------
     'quote': re.compile(r'^[\s>]+'),
+    # the end of a JSON string value a kernel line was quoted in: escaped CR/LF, the quote, a comma
+    'json_tail': re.compile(r'(?:\\[rn])*"\s*[,}\]]*\s*$'),
     'kmsg': re.compile(r'^\d+,\d+,(\d+),[^;]*;'),
     'dmesg': re.compile(r'^\[\s*(\d+\.\d+)\]\s?'),
     'syslog': re.compile(r'^' + _MON + r' +(\d{1,2}) (\d\d):(\d\d):(\d\d)(\.\d+)? '
@@ -139,13 +144,15 @@ _P = {
     # --- report lines (searched: a prefix of an unknown shape may remain) ----------------------
     'header': re.compile(r'(?:^| )invoked oom-killer: gfp_mask=(?P<gfp>0x[0-9a-fA-F]+)'),
     'header_old': re.compile(r'oom-killer: gfp_mask=(?P<gfp>0x[0-9a-fA-F]+)'),
-    'order': re.compile(r'[ ,]order=(-?\d+)(?=[,\s]|$)'),
-    'score_adj_eq': re.compile(r'oom_score_adj=(-?\d+)(?=[,\s]|$)'),
+    # the number ends at anything but more of a word (a comma, a space, the quote of a JSON string)
+    'order': re.compile(r'[ ,]order=(-?\d+)(?![\w.])'),
+    'score_adj_eq': re.compile(r'oom_score_adj=(-?\d+)(?![\w.])'),
     'cpu': re.compile(r'(?:CPU: \d+ (?:UID: \d+ )?PID: (\d+) Comm: |Pid: (\d+), comm: )'),
     'summary': re.compile(r'oom-kill:constraint=(?P<c>CONSTRAINT_[A-Z_]+)(?=,|$|\s)'),
     'summary_memcg': re.compile(r',oom_memcg=(.*?)(?=,task_memcg=|,task=|$)'),
     'summary_task_memcg': re.compile(r',task_memcg=(.*?)(?=,task=|$)'),
-    'summary_task': re.compile(r',task=(.*),pid=(\d+),uid=(\d+)\s*$'),
+    # uid as printed (%d: a process of uid 4294967294 shows -2 here)
+    'summary_task': re.compile(r',task=(.*),pid=(\d+),uid=(-?\d+)\s*$'),
     'selection': re.compile(r'[Kk]ill process (?P<pid>\d+) \((?P<name>.*?)\) score '),
     'kill': re.compile(r'[Kk]illed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? '
                        r'\((?P<name>.*?)\)(?=,? (?:UID|total-vm|vsz)|\.?\s*$)'),
@@ -251,7 +258,8 @@ def _drop_elision(msg):
 
 def _trigger_name(pre):
     """The process name just before ' invoked oom-killer', out of whatever prefix precedes it."""
-    cut = max([pre.rfind(sep) + len(sep) for sep in ('] ', ': ', '| ', '" ', '\t', 'MESSAGE=') if sep in pre] or [0])
+    seps = ('] ', ': ', '| ', '" ', '\t', 'MESSAGE=', ': "', ':"', '="')     # the last three open a quoted value
+    cut = max([pre.rfind(sep) + len(sep) for sep in seps if sep in pre] or [0])
     name = pre[cut:].strip()
     if len(name) > _COMM_LEN and ' ' in name:
         name = name.rsplit(' ', 1)[1]
@@ -458,6 +466,9 @@ class _Lines(object):
                     self.shape = line[:len(line) - len(msg) + start].translate(_DIGITS_TO_ZERO)
                 prefixed = True
                 msg = msg[start:]
+                if '"' in pre:
+                    # a kernel line quoted in a JSON string ("textPayload": "[12.3] ... oom_score_adj=0\r\n",)
+                    msg = _P['json_tail'].sub('', msg)
         elif not prefixed and self.shape is not None:
             width = len(self.shape)
             if line[:width].translate(_DIGITS_TO_ZERO) == self.shape:
@@ -951,7 +962,11 @@ class _Messages(object):
         if stamp is not None:
             self.clock.fill(stamp)
             epoch, uptime, host, fraction, boot = stamp.epoch, stamp.uptime, stamp.host, stamp.fraction, stamp.boot
-        if ev.constraint in KINDS:
+        if ev.constraint == 'CONSTRAINT_NONE' and ev.oom_memcg:
+            # 4.19 to 5.0 printed the summary before setting the constraint: NONE for every OOM, but
+            # only a cgroup OOM names oom_memcg=
+            kind = 'memcg'
+        elif ev.constraint in KINDS:
             kind = KINDS[ev.constraint]
         elif ev.oom_memcg or ev.memcg_hint:
             kind = 'memcg'
@@ -964,6 +979,12 @@ class _Messages(object):
             for victim in ev.victims:
                 if victim['pid'] == pid and victim['uid'] is None:
                     victim['uid'] = uid
+            if not ev.victims and ev.exiting is None and not ev.no_killable and not ev.panic:
+                # the kernel chose this process and printed its kill line next: the excerpt ends before it
+                ev.victim = {'pid': pid, 'name': name or None, 'uid': uid, 'total_vm_kb': None, 'anon_rss_kb': None,
+                             'file_rss_kb': None, 'shmem_rss_kb': None, 'pgtables_kb': None, 'oom_score_adj': None,
+                             'reaped': False}
+                ev.victims.append(ev.victim)
         out = {
             'epoch': epoch, 'fraction': fraction, 'line': ev.lineno, 'uptime': uptime, 'host': host, 'boot': boot,
             'kind': kind, 'constraint': ev.constraint, 'oom_memcg': ev.oom_memcg, 'task_memcg': ev.task_memcg,

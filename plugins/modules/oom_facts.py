@@ -170,6 +170,8 @@ ansible_facts:
                 - What ran out. When the kernel printed a constraint it decides, one to one -
                   C(CONSTRAINT_NONE) V(global), C(CONSTRAINT_MEMCG) V(memcg), C(CONSTRAINT_CPUSET) V(cpuset),
                   C(CONSTRAINT_MEMORY_POLICY) V(mempolicy).
+                - Except C(CONSTRAINT_NONE) with an C(oom_memcg=) field, which kernels 4.19 to 5.0 printed for
+                  every cgroup OOM - V(memcg).
                 - Without one (kernels before 4.19, or an excerpt without the C(oom-kill:) line) V(memcg) when the
                   report shows a memory cgroup at its limit, V(global) when it says "Out of memory" or shows the
                   machine's Mem-Info, and null when the excerpt does not tell.
@@ -196,6 +198,9 @@ ansible_facts:
                 - Keys C(pid), C(name), C(uid), C(total_vm_kb), C(anon_rss_kb), C(file_rss_kb), C(shmem_rss_kb),
                   C(pgtables_kb), C(oom_score_adj), C(reaped). C(uid) comes from the C(oom-kill:) line when the kill
                   line lacks it.
+                - When the excerpt ends before the kill line, the process the C(oom-kill:) line named (it is
+                  printed just before the kill) with its sizes null; not when the kernel said it was already
+                  exiting.
                 - When the kernel sacrificed a child of the selected process, the child is the victim.
               type: dict
             victims:

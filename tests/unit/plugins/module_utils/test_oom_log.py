@@ -277,6 +277,38 @@ def test_victim_already_exiting_is_not_a_kill():
     assert ev['victim'] is None and ev['trigger']['name'] == 'a'
 
 
+def test_summary_names_the_victim_when_the_excerpt_ends_before_the_kill_line():
+    summary = ('oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/app,'
+               'task_memcg=/app/x,task=runc:[2:INIT],pid=8,uid=1000')
+    ev = one('a invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0\n' + summary)
+    assert (ev['victim']['pid'], ev['victim']['name'], ev['victim']['uid']) == (8, 'runc:[2:INIT]', 1000)
+    assert ev['victim']['anon_rss_kb'] is None and ev['victims'] == [ev['victim']]
+    # the kill line, when there is one, is the victim (here a child the kernel killed instead)
+    ev = one(summary + '\nMemory cgroup out of memory: Killed process 9 (sh) total-vm:1kB, anon-rss:1kB, file-rss:0kB')
+    assert [v['pid'] for v in ev['victims']] == [9]
+    # the chosen process was exiting already: no kill
+    ev = one(summary + '\nMemory cgroup out of memory: OOM victim 8 (runc:[2:INIT]) is already exiting. '
+                       'Skip killing the task')
+    assert ev['victim'] is None and ev['exiting']['pid'] == 8
+
+
+def test_constraint_none_with_oom_memcg_is_a_cgroup_oom():
+    # 4.19 to 5.0 printed CONSTRAINT_NONE for every OOM; oom_memcg= is printed for a cgroup OOM only
+    summary = 'oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,%stask=a.out,pid=9,uid=-2'
+    ev = one(summary % 'oom_memcg=/test1,task_memcg=/test1,')
+    assert (ev['kind'], ev['constraint'], ev['oom_memcg']) == ('memcg', 'CONSTRAINT_NONE', '/test1')
+    assert (ev['victim']['pid'], ev['victim']['uid']) == (9, -2)
+    assert one(summary % 'global_oom,task_memcg=/,')['kind'] == 'global'
+
+
+def test_header_inside_a_json_string_keeps_its_last_number():
+    events = parse('  "textPayload": "[195998.443208] node invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, '
+                   'oom_score_adj=991\\r\\n",\n'
+                   '  {"message": "a invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=1, oom_score_adj=-998"}')
+    assert [(e['trigger']['name'], e['trigger']['order'], e['trigger']['oom_score_adj']) for e in events] == [
+        ('node', 0, 991), ('a', 1, -998)]
+
+
 def test_group_kill_lines_are_separate_kills():
     events = parse('Memory cgroup out of memory: Killed process 1 (a) total-vm:1kB, anon-rss:1kB, file-rss:0kB\n'
                    'Memory cgroup out of memory: Killed process 2 (a) total-vm:1kB, anon-rss:1kB, file-rss:0kB')
