@@ -34,7 +34,7 @@ from ansible_collections.oomguard.memory.plugins.module_utils import procfs
 from ansible_collections.oomguard.memory.plugins.module_utils.errors import OomguardError
 from ansible_collections.oomguard.memory.plugins.module_utils.oom_log import (
     format_event, parse_stream, to_epoch)
-from ansible_collections.oomguard.memory.plugins.module_utils.processes import stream, which
+from ansible_collections.oomguard.memory.plugins.module_utils.processes import stream, which, widen_pipe
 
 KEYWORDS = ('auto', 'kmsg', 'dmesg', 'journal')
 SYSLOG_FILES = ('var/log/kern.log', 'var/log/syslog', 'var/log/messages')
@@ -351,6 +351,7 @@ class _Reader(object):
 
     def _journal_run(self, argv, boot):
         proc = self.popen(argv)
+        widen_pipe(proc.stdout)
         try:
             found = self._add(parse_stream(proc.stdout, self.details, boot_time=self.boot_time), 'journal', boot)
         finally:
@@ -462,6 +463,7 @@ class _ZstdStream(object):
         self.path = path
         self.proc = subprocess.Popen([tool, '-dc', '--', path], stdout=subprocess.PIPE,  # pylint: disable=ansible-bad-function
                                      stderr=subprocess.DEVNULL)
+        widen_pipe(self.proc.stdout)
 
     def read(self, size=-1):
         return self.proc.stdout.read(size)

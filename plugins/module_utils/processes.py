@@ -255,3 +255,19 @@ def stream(argv):
     would hold the whole journal, gigabytes on a busy host, in memory)."""
     env = dict(os.environ, LC_ALL='C')
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)  # pylint: disable=ansible-bad-function
+
+
+# fcntl.F_SETPIPE_SZ (Linux 2.6.35+), named in the fcntl module from Python 3.10 only
+_F_SETPIPE_SZ = 1031
+PIPE_BYTES = 1 << 20
+
+
+def widen_pipe(pipe):
+    """Let a pipe hold PIPE_BYTES (the unprivileged maximum by default), so the writer goes on
+    while the reader works on what it read; on a 64 KiB pipe the two mostly take turns.
+    Best effort: where the system refuses, the pipe keeps its size."""
+    try:
+        import fcntl
+        fcntl.fcntl(pipe.fileno(), getattr(fcntl, 'F_SETPIPE_SZ', _F_SETPIPE_SZ), PIPE_BYTES)
+    except (ImportError, AttributeError, ValueError, IOError, OSError):
+        pass

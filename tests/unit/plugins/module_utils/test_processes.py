@@ -230,3 +230,26 @@ def test_own_pids_covers_the_ansible_wrapper_shell_and_stops_above_it():
                 os.kill(pid, 9)
             except OSError:
                 pass
+
+
+def test_widen_pipe_grows_a_real_pipe_and_ignores_what_is_no_pipe():
+    import fcntl
+    import io
+    get_size = getattr(fcntl, 'F_GETPIPE_SZ', 1032)
+    with open('/proc/sys/fs/pipe-max-size') as f:
+        allowed = int(f.read())
+    read_fd, write_fd = os.pipe()
+    try:
+        with os.fdopen(read_fd, 'rb') as pipe:
+            before = fcntl.fcntl(read_fd, get_size)
+            procs.widen_pipe(pipe)
+            after = fcntl.fcntl(read_fd, get_size)
+    finally:
+        os.close(write_fd)
+    assert before < procs.PIPE_BYTES
+    if allowed >= procs.PIPE_BYTES:
+        assert after >= procs.PIPE_BYTES
+    else:
+        # above fs.pipe-max-size only with CAP_SYS_RESOURCE; refused, the pipe keeps its size, and no error
+        assert after == before or after >= procs.PIPE_BYTES
+    procs.widen_pipe(io.BytesIO(b'not a pipe'))
