@@ -86,6 +86,14 @@ _LOCAL_MONTHS = {
     'juin': 6, 'giu': 6, 'jul': 7, 'juil': 7, 'lug': 7, 'aug': 8, 'août': 8, 'aoû': 8, 'ago': 8, 'sep': 9,
     'sept': 9, 'set': 9, 'oct': 10, 'okt': 10, 'ott': 10, 'out': 10, 'nov': 11, 'dec': 12, 'dez': 12, 'déc': 12,
     'dic': 12,
+    # Polish and Czech
+    'sty': 1, 'lut': 2, 'kwi': 4, 'maj': 5, 'cze': 6, 'lip': 7, 'sie': 8, 'wrz': 9, 'paź': 10, 'lis': 11, 'gru': 12,
+    'led': 1, 'úno': 2, 'bře': 3, 'dub': 4, 'kvě': 5, 'čvn': 6, 'čvc': 7, 'srp': 8, 'zář': 9, 'říj': 10, 'pro': 12,
+    # Russian (glibc's abbreviations, and the nominative May) and Ukrainian
+    'янв': 1, 'фев': 2, 'мар': 3, 'апр': 4, 'мая': 5, 'май': 5, 'июн': 6, 'июл': 7, 'авг': 8, 'сен': 9, 'окт': 10,
+    'ноя': 11, 'дек': 12,
+    'січ': 1, 'лют': 2, 'бер': 3, 'кві': 4, 'тра': 5, 'чер': 6, 'лип': 7, 'сер': 8, 'вер': 9, 'жов': 10, 'лис': 11,
+    'гру': 12,
 }
 
 
@@ -154,10 +162,11 @@ _P = {
     # uid as printed (%d: a process of uid 4294967294 shows -2 here)
     'summary_task': re.compile(r',task=(.*),pid=(\d+),uid=(-?\d+)\s*$'),
     'selection': re.compile(r'[Kk]ill process (?P<pid>\d+) \((?P<name>.*?)\) score '),
-    'kill': re.compile(r'[Kk]illed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? '
+    # the kernel prints one space before the name; hand-aligned pastes have more
+    'kill': re.compile(r'[Kk]illed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? +'
                        r'\((?P<name>.*?)\)(?=,? (?:UID|total-vm|vsz)|\.?\s*$)'),
-    'kill_loose': re.compile(r'[Kk]illed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? \((?P<name>[^)]*)\)'),
-    'kill_pid_only': re.compile(r'[Kk]illed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? \('),
+    'kill_loose': re.compile(r'[Kk]illed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? +\((?P<name>[^)]*)\)'),
+    'kill_pid_only': re.compile(r'[Kk]illed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? +\('),
     'total_vm': re.compile(r'(?:total-vm|vsz):(\d+)kB'),
     'anon_rss': re.compile(r'anon-rss:(\d+)kB'),
     'file_rss': re.compile(r'file-rss:(\d+)kB'),
@@ -248,12 +257,17 @@ def _int(match, group=1):
 
 
 def _drop_elision(msg):
-    """Lines cut by an editor or a relay end in '...': the last token is partial, so drop it."""
+    """Lines cut by an editor or a relay end in '...', lines a pager chopped at the screen's edge
+    (journalctl's less -S) in '>': the last token is partial, so drop it.  A '>' that closes a
+    '<...>' of its own word (a call trace's "</TASK>") is the kernel's."""
     if msg.endswith('...') or msg.endswith(u'\u2026'):
         msg = msg.rstrip(u'.\u2026')
-        cut = max(msg.rfind(' '), msg.rfind(','))
-        return msg[:cut] if cut > 0 else ''
-    return msg
+    elif msg.endswith('>') and '<' not in msg[max(msg.rfind(' '), msg.rfind(',')) + 1:]:
+        msg = msg[:-1]
+    else:
+        return msg
+    cut = max(msg.rfind(' '), msg.rfind(','))
+    return msg[:cut] if cut > 0 else ''
 
 
 def _trigger_name(pre):
@@ -696,12 +710,21 @@ class _Messages(object):
         m = _P['summary'].search(msg)
         if m:
             ev = self.event
+            if ev is not None and ev.victim is not None and not ev.summary_seen and self._names_victim(ev, msg):
+                # the kill line came first: lines pasted newest first (journalctl -r)
+                self._summary(ev, msg[m.start():], m)
+                return True
             if ev is None or ev.summary_seen or ev.victim or ev.selection_seen or ev.no_killable:
                 ev = self._open(lineno, stamp, out)
                 self._report()
             self._summary(ev, msg[m.start():], m)
             return True
         return False
+
+    @staticmethod
+    def _names_victim(ev, msg):
+        task = _P['summary_task'].search(msg)
+        return task is not None and int(task.group(2)) == ev.victim['pid']
 
     def _kill_line(self, lineno, msg, stamp, out):
         if 'illed process' in msg:

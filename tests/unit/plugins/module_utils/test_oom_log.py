@@ -301,6 +301,31 @@ def test_constraint_none_with_oom_memcg_is_a_cgroup_oom():
     assert one(summary % 'global_oom,task_memcg=/,')['kind'] == 'global'
 
 
+def test_line_chopped_by_the_pager_loses_its_partial_last_field():
+    # journalctl's pager (less -S) marks a line cut at the screen's edge with '>'
+    ev = one('oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,'
+             'task_memcg=/user.slice/user-1000.slice/vte-s>\n'
+             'Out of memory: Killed process 7 (a) total-vm:10kB, anon-rss:50>')
+    assert ev['task_memcg'] is None and ev['victim']['pid'] == 7
+    assert (ev['victim']['total_vm_kb'], ev['victim']['anon_rss_kb']) == (10, None)
+    # the kernel's own '>' (a call trace's </TASK>) is no cut
+    assert oom_log._drop_elision(' </TASK>') == ' </TASK>'
+
+
+def test_kill_line_pasted_before_its_oom_kill_line_is_one_event():
+    events = parse('Jan 09 14:15:16 h kernel: Out of memory: Killed process 5 (uvicorn) total-vm:1kB, anon-rss:1kB, '
+                   'file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:4kB oom_score_adj:0\n'
+                   'Jan 09 14:15:16 h kernel: oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,'
+                   'mems_allowed=0,global_oom,task_memcg=/user.slice,task=uvicorn,pid=5,uid=1000')
+    assert [(e['victim']['pid'], e['constraint'], e['task_memcg']) for e in events] == [
+        (5, 'CONSTRAINT_NONE', '/user.slice')]
+
+
+def test_kill_line_with_a_hand_aligned_name():
+    ev = one('[   535] Out of memory: Killed process 124094  (python3) anon-rss:30531612kB')
+    assert (ev['victim']['pid'], ev['victim']['name'], ev['victim']['anon_rss_kb']) == (124094, 'python3', 30531612)
+
+
 def test_header_inside_a_json_string_keeps_its_last_number():
     events = parse('  "textPayload": "[195998.443208] node invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, '
                    'oom_score_adj=991\\r\\n",\n'

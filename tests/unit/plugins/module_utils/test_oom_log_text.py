@@ -62,6 +62,8 @@ WANT = (2501, 'java', 1000, 2048, 300, 'memcg')
     ('<4>Sep 10 12:00:00 db1 kernel: ', '2024-09-10T12:00:00Z', 'db1'),                    # RFC 3164 with priority
     ('sept. 10 12:00:00 db1 kernel: ', '2024-09-10T12:00:00Z', 'db1'),                     # French journal
     ('Okt 10 12:00:00 db1 kernel: ', '2024-10-10T12:00:00Z', 'db1'),                       # German journal
+    ('апр 28 01:23:30 db1 kernel: ', '2024-04-28T01:23:30Z', 'db1'),                       # Russian journal
+    ('paź 10 12:00:00 db1 kernel: ', '2024-10-10T12:00:00Z', 'db1'),                       # Polish journal
     ('    MESSAGE=', None, None),                                                             # -o verbose
     ('[Tue Sep 10 12:00:00 2024] ', '2024-09-10T12:00:00Z', None),                           # dmesg -T
     ('kern  :err   : [ 8811.001234] ', None, None),                                          # dmesg -x
