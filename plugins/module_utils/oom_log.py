@@ -152,8 +152,9 @@ _P = {
     # --- report lines (searched: a prefix of an unknown shape may remain) ----------------------
     'header': re.compile(r'(?:^| )invoked oom-killer: gfp_mask=(?P<gfp>0x[0-9a-fA-F]+)'),
     'header_old': re.compile(r'oom-killer: gfp_mask=(?P<gfp>0x[0-9a-fA-F]+)'),
-    # the number ends at anything but more of a word (a comma, a space, the quote of a JSON string)
-    'order': re.compile(r'[ ,]order=(-?\d+)(?![\w.])'),
+    # the number ends at anything but more of a word (a comma, a space, the quote of a JSON string);
+    # order= also where a blog ate the separators ("gfp_mask=0x800d0order=0oom_score_adj=0")
+    'order': re.compile(r'(?<![A-Za-z_])order=(-?\d+)'),
     'score_adj_eq': re.compile(r'oom_score_adj=(-?\d+)(?![\w.])'),
     'cpu': re.compile(r'(?:CPU: \d+ (?:UID: \d+ )?PID: (\d+) Comm: |Pid: (\d+), comm: )'),
     'summary': re.compile(r'oom-kill:constraint=(?P<c>CONSTRAINT_[A-Z_]+)(?=,|$|\s)'),
@@ -166,6 +167,8 @@ _P = {
     'kill': re.compile(r'[Kk]illed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? +'
                        r'\((?P<name>.*?)\)(?=,? (?:UID|total-vm|vsz)|\.?\s*$)'),
     'kill_loose': re.compile(r'[Kk]illed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? +\((?P<name>[^)]*)\)'),
+    # a message that starts as a kill line, whatever its case (see _Lines.feed)
+    'kill_start': re.compile(r'[Kk]ill(?:ed)? process \d'),
     'kill_pid_only': re.compile(r'[Kk]illed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? +\('),
     'total_vm': re.compile(r'(?:total-vm|vsz):(\d+)kB'),
     'anon_rss': re.compile(r'anon-rss:(\d+)kB'),
@@ -405,7 +408,11 @@ class _Lines(object):
             self.pending = pending._replace(msg=self._join(pending, msg, self.quoted), raw_len=len(line))
             return []
         done = self._flush()
-        if self.messages.wants_all or any(n in msg for n in _NEEDLE_TEXT):
+        if self.messages.wants_all or any(n in msg for n in _NEEDLE_TEXT) or (
+                # a kill line cut out of a line the scan looked at (it held a needle, or the line before
+                # was held), whatever the case of its words: OpenVZ's "Out of memory in UB 101: OOM
+                # killed process 5 (x) score 0 vm:...", whole or wrapped after "OOM"
+                _P['kill_start'].match(msg) and (pending is not None or any(n in line for n in _NEEDLE_TEXT))):
             # held one line: the next may be the rest of it
             self.pending = _Pending(lineno, msg, stamp, len(line), prefixed)
         return done

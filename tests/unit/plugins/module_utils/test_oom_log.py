@@ -326,6 +326,21 @@ def test_kill_line_with_a_hand_aligned_name():
     assert (ev['victim']['pid'], ev['victim']['name'], ev['victim']['anon_rss_kb']) == (124094, 'python3', 30531612)
 
 
+def test_openvz_beancounter_kill_whole_or_wrapped_after_oom():
+    head = 'Nov 24 12:17:04 hwnode kernel: [758955.653313] Out of memory in UB 1234: OOM '
+    rest = 'killed process 21738 (php-cgi) score 0 vm:281988kB, rss:17004kB, swap:0kB'
+    for text in (head + rest, head + '\n' + rest):
+        ev = one(text)
+        assert (ev['victim']['pid'], ev['victim']['name'], ev['victim']['anon_rss_kb']) == (21738, 'php-cgi', None)
+    # on its own, a line without any of the scan's needles is not read (the two entry points agree)
+    assert parse('[758955.653313] the watchdog killed process 21738 (php-cgi) score 0') == []
+
+
+def test_header_whose_separators_a_blog_ate_keeps_its_order():
+    ev = one('<4>[12345.342532] systemd-journal invoked oom-killer: gfp_mask=0x800d0order=2oom_score_adj=0  ')
+    assert (ev['trigger']['gfp_mask'], ev['trigger']['order']) == ('0x800d0', 2)
+
+
 def test_header_inside_a_json_string_keeps_its_last_number():
     events = parse('  "textPayload": "[195998.443208] node invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, '
                    'oom_score_adj=991\\r\\n",\n'
