@@ -23,6 +23,10 @@ export ANSIBLE_PYTHON_INTERPRETER ?= /usr/bin/python3
 export ANSIBLE_LOCALHOST_WARNING := false
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Nothing in the user's home: Ansible's own state (tmp, galaxy cache, roles, collections found by
+# ansible-lint) and the caches of pip and ansible-lint live under .cache/ of this checkout.
+export ANSIBLE_HOME := $(CURDIR)/.cache/ansible-home
+export XDG_CACHE_HOME := $(CURDIR)/.cache/xdg
 
 .PHONY: help run test venv install unit sanity sanity-newest sanity-2.16 lint docs importer readmes promtool integration molecule bench clean
 

@@ -3,8 +3,8 @@ journald reading the kernel log), read back through the VM's own view: systemd, 
 node_exporter over the VM's loopback and oomctl.
 
 Each Ansible task costs seconds under TCG, so the file runs the role three times on the one VM
-of the session: present with earlyoom (the module fixture; the first three tests read what it
-left), present with systemd-oomd, then absent.
+of the session: present with earlyoom (the module fixture; the first two tests read what it
+left), present with systemd-oomd, then absent with no killer asked for.
 
 - the timer is enabled and fires by itself, and its own run counts a real OOM kill of a
   transient service limited by systemd (MemoryMax=64M, MemorySwapMax=0) under the service's
@@ -12,8 +12,9 @@ left), present with systemd-oomd, then absent.
   textfile) serves the oomguard_ families and that counter on 127.0.0.1:9100 inside the VM;
 - earlyoom runs with the avoid and prefer expressions derived from the oom_protect lists, in
   /etc/default/earlyoom and unchanged in the running process' argv (systemd split nothing);
-- systemd-oomd is active and has ManagedOOMMemoryPressure=kill on the chosen slice (oomctl);
-- state absent removes the timer, the service, the collector, its configuration and state, the
+- systemd-oomd is active and has ManagedOOMMemoryPressure=kill on the chosen slice (oomctl), and
+  the earlyoom of the run before is stopped and disabled (two killers never act at once);
+- state absent (with monitor_userspace_killer none) removes the timer, the service, the collector, its configuration and state, the
   metrics file and the slice's drop-in.
 """
 import os
@@ -151,6 +152,9 @@ def test_systemd_oomd_watches_the_chosen_slice(monitored):
     assert show(vm, SLICE, 'ManagedOOMMemoryPressure') == 'kill'
     assert show(vm, 'systemd-oomd.service', 'ActiveState') == 'active'
     assert show(vm, 'systemd-oomd.service', 'UnitFileState') == 'enabled'
+    # the earlyoom the role set up in the run before is switched off: never two killers at once
+    assert show(vm, 'earlyoom.service', 'ActiveState') == 'inactive'
+    assert show(vm, 'earlyoom.service', 'UnitFileState') == 'disabled'
     # systemd hands oomd the slice once its cgroup exists
     rc, out = vm.exec(['systemctl', 'start', SLICE])
     assert rc == 0, out
@@ -162,7 +166,8 @@ def test_systemd_oomd_watches_the_chosen_slice(monitored):
 @pytest.mark.slow
 def test_absent_removes_the_timer_collector_and_metrics(monitored):
     vm = monitored
-    recap = vm.playbook(PLAY, extra_vars=dict(OOMD, monitor_state='absent'))
+    # with no killer asked for: the role still takes its systemd-oomd drop-in away
+    recap = vm.playbook(PLAY, extra_vars=dict(VARS, monitor_state='absent'))
     assert recap.rc == 0 and recap.changed > 0, recap.output[-3000:]
     for path in ('/etc/systemd/system/%s.timer' % UNIT, '/etc/systemd/system/%s.service' % UNIT,
                  '/usr/local/lib/' + UNIT, '/var/lib/' + UNIT, '/etc/%s.json' % UNIT, TEXTFILE,
