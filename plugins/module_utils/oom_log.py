@@ -110,7 +110,7 @@ _ANCHOR = re.compile(
     r' invoked oom-killer:|oom-killer: gfp_mask=|oom-kill:constraint=|'
     r'(?:Memory cgroup out of memory|[Oo]ut of [Mm]emory)(?: \([\w ]+\))?: '
     r'(?=[Kk]ill|OOM victim)|'
-    r'[Kk]ill(?:ed)? process \d|Out of memory and no killable|Kernel panic - not syncing: |oom_reaper: |'
+    r'[Kk]ill(?:ed)? process +\d|Out of memory and no killable|Kernel panic - not syncing: |oom_reaper: |'
     r'Tasks? in /|Mem-Info:|CPU: \d+ (?:UID: \d+ )?PID: \d+ Comm: |Pid: \d+, comm: |Tasks state \(|'
     r'\[\s*pid\s*\]|Memory cgroup stats for |(?:memory|memory\+swap|kmem|swap): usage \d')
 # How a wrapped piece of a kernel line starts (mail clients break at spaces, terminals anywhere).
@@ -162,14 +162,14 @@ _P = {
     'summary_task_memcg': re.compile(r',task_memcg=(.*?)(?=,task=|$)'),
     # uid as printed (%d: a process of uid 4294967294 shows -2 here)
     'summary_task': re.compile(r',task=(.*),pid=(\d+),uid=(-?\d+)\s*$'),
-    'selection': re.compile(r'[Kk]ill process (?P<pid>\d+) \((?P<name>.*?)\) score '),
-    # the kernel prints one space before the name; hand-aligned pastes have more
-    'kill': re.compile(r'[Kk]illed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? +'
+    'selection': re.compile(r'[Kk]ill process +(?P<pid>\d+) +\((?P<name>.*?)\) score '),
+    # the kernel prints one space before the pid and the name; hand-aligned pastes have more
+    'kill': re.compile(r'[Kk]illed process +(?P<pid>\d+)(?:, UID (?P<uid>\d+),)? +'
                        r'\((?P<name>.*?)\)(?=,? (?:UID|total-vm|vsz)|\.?\s*$)'),
-    'kill_loose': re.compile(r'[Kk]illed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? +\((?P<name>[^)]*)\)'),
+    'kill_loose': re.compile(r'[Kk]illed process +(?P<pid>\d+)(?:, UID (?P<uid>\d+),)? +\((?P<name>[^)]*)\)'),
     # a message that starts as a kill line, whatever its case (see _Lines.feed)
-    'kill_start': re.compile(r'[Kk]ill(?:ed)? process \d'),
-    'kill_pid_only': re.compile(r'[Kk]illed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? +\('),
+    'kill_start': re.compile(r'[Kk]ill(?:ed)? process +\d'),
+    'kill_pid_only': re.compile(r'[Kk]illed process +(?P<pid>\d+)(?:, UID (?P<uid>\d+),)? +\('),
     'total_vm': re.compile(r'(?:total-vm|vsz):(\d+)kB'),
     'anon_rss': re.compile(r'anon-rss:(\d+)kB'),
     'file_rss': re.compile(r'file-rss:(\d+)kB'),
@@ -430,11 +430,15 @@ class _Lines(object):
     @staticmethod
     def _continues(pending, msg, prefixed):
         """True when `msg` is the rest of the pending line, cut by a mail client or a terminal."""
-        if prefixed or pending.raw_len < _WRAP_MIN:
+        if prefixed:
             return False        # a line with a prefix of its own is a record of its own
         text = msg.lstrip()
         if not text or _ANCHOR.search(msg):
             return False
+        if pending.raw_len < _WRAP_MIN:
+            # a short line is whole, unless a mailer broke it early before a long word: a header cut
+            # right after "invoked oom-killer:" with its gfp_mask on the next line
+            return pending.msg.rstrip().endswith('oom-killer:') and text.startswith('gfp_mask=')
         return pending.prefixed or _CONT.match(text) is not None
 
     @staticmethod

@@ -341,6 +341,21 @@ def test_header_whose_separators_a_blog_ate_keeps_its_order():
     assert (ev['trigger']['gfp_mask'], ev['trigger']['order']) == ('0x800d0', 2)
 
 
+def test_kill_line_with_two_spaces_before_the_pid():
+    ev = one('Jul 22 19:16:26 kodi kernel: Out of memory: Killed process  532 (kodi.bin) total-vm:1561568kB, '
+             'anon-rss:397140kB, file-rss:112348kB, shmem-rss:0kB, UID:972 pgtables:1724kB oom_score_adj:0')
+    assert (ev['victim']['pid'], ev['victim']['name'], ev['victim']['uid']) == (532, 'kodi.bin', 972)
+
+
+def test_header_a_mailer_broke_right_after_invoked_oom_killer():
+    ev = one('[330319.766059] systemd invoked oom-killer: \n'
+             'gfp_mask=0x40cc0(GFP_KERNEL|__GFP_COMP), order=1, oom_score_adj=0')
+    assert (ev['trigger']['name'], ev['trigger']['gfp_mask'], ev['trigger']['order']) == ('systemd', '0x40cc0', 1)
+    # a short line that is not such a header stays whole
+    events = parse('[1.0] short line: \norder=1')
+    assert events == []
+
+
 def test_header_inside_a_json_string_keeps_its_last_number():
     events = parse('  "textPayload": "[195998.443208] node invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, '
                    'oom_score_adj=991\\r\\n",\n'
