@@ -62,6 +62,7 @@ DETAILS = ('tasks', 'meminfo', 'memcg_stats')
 KINDS = {'CONSTRAINT_NONE': 'global', 'CONSTRAINT_MEMCG': 'memcg', 'CONSTRAINT_CPUSET': 'cpuset',
          'CONSTRAINT_MEMORY_POLICY': 'mempolicy'}
 _NEEDLE_TEXT = tuple(n.decode('ascii') for n in oom_scan.NEEDLES)
+_LEAD_TEXT = tuple(m.decode('ascii') for m in oom_scan.LEAD_MARKS)
 _JSON_BYTES_MARK = oom_scan.JSON_BYTES_MARK.decode('ascii')
 
 # After a kill line, how many more lines may still tell about it (oom_reaper, group kills).
@@ -113,6 +114,8 @@ _ANCHOR = re.compile(
     r'[Kk]ill(?:ed)? process +\d|Out of memory and no killable|Kernel panic - not syncing: |oom_reaper: |'
     r'Tasks? in /|Mem-Info:|CPU: \d+ (?:UID: \d+ )?PID: \d+ Comm: |Pid: \d+, comm: |Tasks state \(|'
     r'\[\s*pid\s*\]|Memory cgroup stats for |(?:memory|memory\+swap|kmem|swap): usage \d')
+# cgroup v1's "Task in X killed as a result of limit of Y" (before 4.19), see _Messages.task_in
+_LIMIT_OF = 'killed as a result of limit of'
 # How a wrapped piece of a kernel line starts (mail clients break at spaces, terminals anywhere).
 _CONT = re.compile(
     r'(?:total-vm|vsz|anon-rss|file-rss|shmem-rss|pgtables|oom_score_adj|oom_adj|UID|order|nodemask|'
@@ -408,7 +411,7 @@ class _Lines(object):
             self.pending = pending._replace(msg=self._join(pending, msg, self.quoted), raw_len=len(line))
             return []
         done = self._flush()
-        if self.messages.wants_all or any(n in msg for n in _NEEDLE_TEXT) or (
+        if self.messages.wants_all or any(n in msg for n in _NEEDLE_TEXT) or _LIMIT_OF in msg or (
                 # a kill line cut out of a line the scan looked at (it held a needle, or the line before
                 # was held), whatever the case of its words: OpenVZ's "Out of memory in UB 101: OOM
                 # killed process 5 (x) score 0 vm:...", whole or wrapped after "OOM"
@@ -639,6 +642,9 @@ class _Messages(object):
         self.tail = 0
         # victims of recent events by pid, for an oom_reaper line that comes late
         self.recent = {}
+        # (line number, message) of the last cgroup v1 "Task in X killed as a result of limit of Y"
+        # line outside a report: it belongs to an event opened on the very next line
+        self.task_in = None
 
     @property
     def wants_all(self):
@@ -653,8 +659,11 @@ class _Messages(object):
         done = self._close()
         if done:
             out.append(done)
-        self.event = _Event(lineno, stamp)
-        return self.event
+        self.event = ev = _Event(lineno, stamp)
+        if self.task_in is not None and self.task_in[0] == lineno - 1:
+            self._task_in(ev, self.task_in[1])
+        self.task_in = None
+        return ev
 
     def _close(self):
         ev = self.event
@@ -702,7 +711,10 @@ class _Messages(object):
             if self._no_kill(lineno, msg, stamp, out):
                 return out
         ev = self.event
-        if ev is not None:
+        if _LIMIT_OF in msg and (ev is None or not self.wants_all or ev.victim is not None):
+            # outside a report, or after its kill line: the next invocation's (dmesg | grep -i kill)
+            self.task_in = (lineno, msg)
+        elif ev is not None:
             if 'oom_reaper:' in msg:
                 self._reaper(msg)
             elif self.wants_all:
@@ -800,6 +812,15 @@ class _Messages(object):
         self.tail = _TAIL_LINES
         return True
 
+    @staticmethod
+    def _task_in(ev, text):
+        m = _P['task_in'].search(text)
+        if m:
+            ev.task_memcg = ev.task_memcg or m.group('task')
+            ev.oom_memcg = ev.oom_memcg or m.group('limit')
+            ev.memcg_hint = True
+        return m is not None
+
     def _reaper(self, msg):
         m = _P['reaper'].search(msg)
         failed = None if m else _P['reaper_failed'].search(msg)
@@ -841,13 +862,8 @@ class _Messages(object):
         if '[' in text and ']' in text and (_P['task_header'].search(text) or _P['task_row'].search(text)):
             self._task_line(ev, text)
             return
-        if 'Task in ' in text:
-            m = _P['task_in'].search(text)
-            if m:
-                ev.task_memcg = ev.task_memcg or m.group('task')
-                ev.oom_memcg = ev.oom_memcg or m.group('limit')
-                ev.memcg_hint = True
-                return
+        if 'Task in ' in text and self._task_in(ev, text):
+            return
         if text.endswith('Mem-Info:'):
             ev.global_hint = True
             ev.block = 'meminfo'
@@ -1052,13 +1068,18 @@ def parse_lines(lines, details=(), year=None, boot_time=None, ref_time=None):
     the documented fact of it.  Holds at most one event in memory.
     """
     reader = _reader(details, year, boot_time, ref_time)
+    skipped = None      # the line just skipped, when it may lead into the next (oom_scan.LEAD_MARKS)
     for lineno, line in enumerate(lines, 1):
         if isinstance(line, bytes):
             line = line.decode('utf-8', 'replace')
         if not reader.wants_all:
             if not any(n in line for n in _NEEDLE_TEXT) and not (line[:1] == '{' and _JSON_BYTES_MARK in line):
                 reader.head(line.rstrip('\r\n'))
+                skipped = (lineno, line) if any(m in line for m in _LEAD_TEXT) else None
                 continue
+            if skipped is not None and skipped[0] == lineno - 1:
+                yield from reader.feed(skipped[0], skipped[1].rstrip('\r\n'))
+        skipped = None
         yield from reader.feed(lineno, line.rstrip('\r\n'))
     yield from reader.finish()
 

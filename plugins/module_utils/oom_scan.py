@@ -29,6 +29,10 @@ JSON_BYTES_MARK = b'"MESSAGE":['
 VERBOSE_MESSAGE = b'MESSAGE='
 VERBOSE_HEAD_MARK = b' [s='
 ENTRY_MAX = 1 << 14
+# A line just before a hit that the reader must see with it: a "Kill process ... score" selection
+# line before its kill line, and cgroup v1's "Task in X killed as a result of limit of Y" before
+# the selection line (what `dmesg | grep -i kill` leaves of a memcg report).
+LEAD_MARKS = (b'ill process', b'killed as a result of limit of')
 # How the scanner finds NEEDLES in a chunk: (needle, forward).  CPython's reverse search (rfind)
 # tests the needle's first byte and jumps len+1 bytes whenever the byte before is not in the
 # needle's bloom mask; on kernel logs that beats find() for short needles ('Killed', 'oom-kill')
@@ -107,8 +111,8 @@ class Scan(object):
         self.lines = 0              # lines consumed so far = number of the last line fed
         self.lines_at_end = None
         self.stopped = False
-        # (number, bytes) of a skipped "Kill process ... score" line that ended the previous chunk:
-        # a kill line opening the next chunk belongs to its event.
+        # (number, bytes) of a skipped LEAD_MARKS line that ended the previous chunk: a hit opening
+        # the next chunk belongs with it.
         self.held = None
 
     def _line(self, raw):
@@ -171,8 +175,8 @@ class Scan(object):
         return ()
 
     def _hold(self, raw):
-        """Remember the line just skipped (numbered self.lines) when it is a selection line."""
-        self.held = (self.lines, raw) if b'ill process' in raw else None
+        """Remember the line just skipped (numbered self.lines) when it holds one of LEAD_MARKS."""
+        self.held = (self.lines, raw) if any(mark in raw for mark in LEAD_MARKS) else None
 
     def _entry_head(self, data, start):
         """Show the reader the header of the journalctl -o verbose entry whose MESSAGE= line starts at `start`."""
@@ -225,9 +229,9 @@ class Scan(object):
                 if start == pos == begin:
                     yield from self._held()
                 if start > pos:
-                    # a "Kill process ... score" line just before the kill line opens its event
+                    # the line just before, when it leads into this one (LEAD_MARKS)
                     prev = data.rfind(b'\n', pos, start - 1) + 1 or pos
-                    if data.find(b'ill process', prev, start) >= 0:
+                    if any(data.find(mark, prev, start) >= 0 for mark in LEAD_MARKS):
                         start = prev
                     self.lines += newlines(data, pos, start)
                     pos = start

@@ -254,6 +254,21 @@ def test_3x_task_in_limit_of():
              'or sacrifice child\nKilled process 4 ([x]) total-vm:1kB, anon-rss:1kB, file-rss:0kB')
     # the header was rate-limited: the selection line opens the event, "Task in" came before it
     assert ev['kind'] == 'memcg' and ev['victim']['name'] == '[x]' and ev['source'] == 'test:2'
+    assert (ev['task_memcg'], ev['oom_memcg']) == ('/a', '/b')
+
+
+def test_dmesg_grep_kill_of_two_cgroup_v1_reports_keeps_each_task_in_line_with_its_own():
+    def report(n):
+        return ('[1.%d] Task in /docker/c%d killed as a result of limit of /docker/c%d\n'
+                '[1.%d] Memory cgroup out of memory: Kill process %d (java) score 999 or sacrifice child\n'
+                '[1.%d] Killed process %d (java) total-vm:1kB, anon-rss:1kB, file-rss:0kB\n' % (n, n, n, n, n, n, n))
+    events = parse(report(1) + report(2))
+    assert [(e['victim']['pid'], e['task_memcg'], e['oom_memcg']) for e in events] == [
+        (1, '/docker/c1', '/docker/c1'), (2, '/docker/c2', '/docker/c2')]
+    # a "Task in" line with other lines between it and the next kill is no evidence for that kill
+    events = parse('Task in /a killed as a result of limit of /a\nmemory: usage 1kB, limit 1kB, failcnt 1\n'
+                   'Killed process 4 (x) total-vm:1kB, anon-rss:1kB, file-rss:0kB')
+    assert [(e['task_memcg'], e['oom_memcg']) for e in events] == [(None, None)]
 
 
 def test_sacrificed_child_is_the_victim():
