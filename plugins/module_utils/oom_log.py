@@ -69,6 +69,9 @@ _JSON_BYTES_MARK = oom_scan.JSON_BYTES_MARK.decode('ascii')
 _TAIL_LINES = 10
 # A report (header to kill line) longer than this is a damaged log, not one report.
 _MAX_REPORT_LINES = 200000
+# The header's own "CPU: N PID: P Comm:" line is printed by the same dump, within this many seconds
+# of it; one stamped later is another dump's (a page allocation stall after dropped printk lines).
+_SAME_DUMP_SECONDS = 2.0
 # TASK_COMM_LEN - 1: the kernel prints at most this many characters of a process name.
 _COMM_LEN = 15
 # A wrapped line was long; shorter lines are not taken as cut by a mail client or terminal.
@@ -274,6 +277,13 @@ def _drop_elision(msg):
         return msg
     cut = max(msg.rfind(' '), msg.rfind(','))
     return msg[:cut] if cut > 0 else ''
+
+
+def _apart(stamp_a, stamp_b):
+    """True when both stamps carry the kernel's uptime and it says they are not of one dump."""
+    a = stamp_a.uptime if stamp_a is not None else None
+    b = stamp_b.uptime if stamp_b is not None else None
+    return a is not None and b is not None and abs(a - b) > _SAME_DUMP_SECONDS
 
 
 def _trigger_name(pre):
@@ -718,7 +728,7 @@ class _Messages(object):
             if 'oom_reaper:' in msg:
                 self._reaper(msg)
             elif self.wants_all:
-                self._report_line(ev, msg)
+                self._report_line(ev, msg, stamp)
         elif 'oom_reaper:' in msg:
             self._reaper(msg)
         return out
@@ -830,7 +840,7 @@ class _Messages(object):
         if victim is not None:
             victim['reaped'] = bool(m)
 
-    def _report_line(self, ev, msg):
+    def _report_line(self, ev, msg, stamp=None):
         """A line inside a report (between header and kill, or shortly after the kill)."""
         text = msg.strip()
         if not text:
@@ -855,7 +865,7 @@ class _Messages(object):
         if 'CPU:' in text or 'Pid:' in text:
             m = _P['cpu'].search(text)
             if m:
-                if ev.trigger is not None and not ev.trigger_pid_seen:
+                if ev.trigger is not None and not ev.trigger_pid_seen and not _apart(ev.stamp, stamp):
                     ev.trigger['pid'] = int(m.group(1) or m.group(2))
                     ev.trigger_pid_seen = True
                 return

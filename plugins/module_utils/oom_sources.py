@@ -619,6 +619,9 @@ def _dedup_keys(event):
 
 def _close(event_a, event_b):
     """True when two events are copies of one: the same process within seconds, or the same kernel stamp."""
+    victim_a, victim_b = event_a['victim'], event_b['victim']
+    if victim_a is not None and victim_b is not None and victim_a['pid'] != victim_b['pid']:
+        return False        # one trigger can invoke the OOM killer twice in a second, with two victims
     epoch_a, epoch_b = event_a['epoch'], event_b['epoch']
     if event_a['label'] == event_b['label']:
         # one file quoting a kernel line twice (a relay and the kernel itself): same pid, same second

@@ -371,6 +371,14 @@ def test_header_a_mailer_broke_right_after_invoked_oom_killer():
     assert events == []
 
 
+def test_a_cpu_line_of_a_later_dump_is_not_the_trigger():
+    head = ('[  118.590450] a.out invoked oom-killer: gfp_mask=0x26042c0(GFP_KERNEL), nodemask=0, order=0, '
+            'oom_score_adj=1000\n[  118.910441] a.out cpuset=/ mems_allowed=0\n')
+    later = '** 56 printk messages dropped ** [  464.330865] CPU: 0 PID: 10356 Comm: a.out Tainted: G  W  4.9.0+ #102'
+    assert one(head + later)['trigger']['pid'] is None
+    assert one(head + '[  118.910500] CPU: 0 PID: 10356 Comm: a.out Tainted: G  W  4.9.0+ #102')['trigger']['pid'] == 10356
+
+
 def test_header_inside_a_json_string_keeps_its_last_number():
     events = parse('  "textPayload": "[195998.443208] node invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, '
                    'oom_score_adj=991\\r\\n",\n'

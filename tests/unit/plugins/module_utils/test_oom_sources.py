@@ -342,6 +342,17 @@ def test_the_same_kill_quoted_twice_in_one_file_is_one_event(root):
     assert len(events) == 1
 
 
+def test_one_trigger_invoking_the_oom_killer_twice_in_a_second_is_two_events(root):
+    def report(victim):
+        return ('Nov 14 22:17:33 web kernel: hald invoked oom-killer: gfp_mask=0x1201d2, order=0, oomkilladj=0\n'
+                'Nov 14 22:17:33 web kernel: Pid: 3000, comm: hald Not tainted 2.6.26-2-amd64 #1\n'
+                'Nov 14 22:17:33 web kernel: %s\n' % KILL.format(pid=victim))
+    write(root, '/var/log/syslog', report(3956) + report(3568), BOOT + 3600)
+    calls = Calls()
+    events = collect_events(['/var/log/syslog'], calls.run, calls.warn, root=str(root))
+    assert [(e['trigger']['pid'], e['victim']['pid']) for e in events] == [(3000, 3956), (3000, 3568)]
+
+
 def test_journal_runs_once_per_boot_in_short_unix_and_falls_back_to_json(root, monkeypatch):
     monkeypatch.setattr(oom_sources, '_which', lambda name: '/usr/bin/' + name)
     boots = ' -1 %s Tue 2023-11-14 20:00:00 UTC—Tue 2023-11-14 21:00:00 UTC\n  0 %s Tue 2023-11-14 22:00:00 UTC—\n' % (
