@@ -148,7 +148,8 @@ _P = {
     'ctime_any': re.compile(r'(?:\w{3} )?' + _MON + r' +(\d{1,2}) (\d\d):(\d\d):(\d\d) (\d{4})'),
     'syslog_any': re.compile(_MON + r' +(\d{1,2}) (\d\d):(\d\d):(\d\d)(\.\d+)?'),
     # journalctl in another language: "Mär 14", "avril 16", "déc. 3"
-    'local_any': re.compile(r'(?<!\w)([^\W\d_]{3,9})\.? +(\d{1,2}),? (\d\d):(\d\d):(\d\d)(\.\d+)?'),
+    # (a year after the time: dmesg -T in another language, "[ven. nov. 28 07:26:44 2025]")
+    'local_any': re.compile(r'(?<!\w)([^\W\d_]{3,9})\.? +(\d{1,2}),? (\d\d):(\d\d):(\d\d)(\.\d+)?(?: (\d{4})\b)?'),
     'uptime_any': re.compile(r'\[\s*(\d+\.\d+)\]'),
     # journalctl -o verbose: the header line of an entry ("Mon 2023-01-02 03:04:05.123456 UTC [s=...;i=...;...]"),
     # whose MESSAGE= line comes a few field lines later
@@ -279,6 +280,13 @@ def _drop_elision(msg):
     return msg[:cut] if cut > 0 else ''
 
 
+def _same_record(stamp_a, stamp_b):
+    """True when both stamps carry the kernel's uptime and it is the same to the microsecond."""
+    a = stamp_a.uptime if stamp_a is not None else None
+    b = stamp_b.uptime if stamp_b is not None else None
+    return a is not None and b is not None and abs(a - b) < 1e-6
+
+
 def _apart(stamp_a, stamp_b):
     """True when both stamps carry the kernel's uptime and it says they are not of one dump."""
     a = stamp_a.uptime if stamp_a is not None else None
@@ -357,9 +365,10 @@ class _Clock(object):
                                    local=True)
         elif stamp.kind in ('syslog', 'local'):
             fields = (_month(m.group(1)), m.group(2), m.group(3), m.group(4), m.group(5))
-            epoch = to_epoch(self.year, *fields, local=True)
+            written = m.group(7) if stamp.kind == 'local' else None
+            epoch = to_epoch(int(written) if written else self.year, *fields, local=True)
             # no year in the line: a date after the file's mtime is from the year before
-            if self.ref_time is not None and epoch > self.ref_time + 86400:
+            if not written and self.ref_time is not None and epoch > self.ref_time + 86400:
                 epoch = to_epoch(self.year - 1, *fields, local=True)
             if m.group(6):
                 epoch += float(m.group(6))
@@ -374,6 +383,29 @@ class _Clock(object):
 
 
 # --- the transport layer ------------------------------------------------------------------------
+
+# A terminal that wrapped a long line at its width and a copy that turned each break into spaces up
+# to a wider window: "...anon-rss:830480k<117 spaces>B, file-rss..."
+_PAD = ' ' * 32
+
+
+def _unpad(line):
+    """The line without the padding runs that start at a multiple of _TERMINAL_WIDTH columns."""
+    at = 0
+    while True:
+        start = line.find(_PAD, at)
+        if start < 0:
+            return line
+        end = start + len(_PAD)
+        while end < len(line) and line[end] == ' ':
+            end += 1
+        edge = -(-start // _TERMINAL_WIDTH) * _TERMINAL_WIDTH     # the first row end at or after start
+        if end >= len(line) or edge >= end:
+            at = end
+            continue
+        line = line[:edge] + line[end:]     # the row's own trailing blanks (before the edge) stay
+        at = edge
+
 
 # a line held back in case the next one is its wrapped rest
 _Pending = collections.namedtuple('_Pending', 'lineno msg stamp raw_len prefixed')
@@ -405,6 +437,8 @@ class _Lines(object):
         """Consume one line (str, no newline); return a list of finished events (usually empty)."""
         if self.head(line):
             return []
+        if _PAD in line:
+            line = _unpad(line)
         if line[:1] == '{':
             done = self._flush()
             return done + self._json(lineno, line)
@@ -736,6 +770,12 @@ class _Messages(object):
     def _oom_kill(self, lineno, msg, stamp, out):
         m = _P['header'].search(msg) or _P['header_old'].search(msg)
         if m:
+            ev = self.event
+            if ev is not None and ev.victim is None and ev.trigger is not None and _same_record(ev.stamp, stamp) \
+                    and ev.trigger['gfp_mask'] == m.group('gfp'):
+                # the same header again, same kernel stamp: one report pasted twice (a summary, then in full)
+                self._report()
+                return True
             ev = self._open(lineno, stamp, out)
             self._report()
             self._header(ev, msg, m)
@@ -827,8 +867,12 @@ class _Messages(object):
         m = _P['task_in'].search(text)
         if m:
             ev.task_memcg = ev.task_memcg or m.group('task')
-            ev.oom_memcg = ev.oom_memcg or m.group('limit')
-            ev.memcg_hint = True
+            if m.group('limit') == 'host':
+                # Alibaba Cloud Linux names the whole machine's limit "host": a global OOM
+                ev.global_hint = True
+            else:
+                ev.oom_memcg = ev.oom_memcg or m.group('limit')
+                ev.memcg_hint = True
         return m is not None
 
     def _reaper(self, msg):
@@ -955,7 +999,9 @@ class _Messages(object):
     def _header(ev, msg, m):
         name = msg[:m.start()].strip() if m.re is _P['header'] else ''
         adj = _P['score_adj_eq'].search(msg, m.end())
-        ev.trigger = {'name': name or None, 'pid': None, 'gfp_mask': m.group('gfp'),
+        # a vendor's documentation masks digits ("gfp_mask=0x62****"): not the value, so none
+        gfp = None if msg[m.end():m.end() + 1] == '*' else m.group('gfp')
+        ev.trigger = {'name': name or None, 'pid': None, 'gfp_mask': gfp,
                       'order': _int(_P['order'].search(msg, m.end())), 'oom_score_adj': _int(adj)}
 
     def _summary(self, ev, msg, m):

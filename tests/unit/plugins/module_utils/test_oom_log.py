@@ -379,6 +379,40 @@ def test_a_cpu_line_of_a_later_dump_is_not_the_trigger():
     assert one(head + '[  118.910500] CPU: 0 PID: 10356 Comm: a.out Tainted: G  W  4.9.0+ #102')['trigger']['pid'] == 10356
 
 
+def test_limit_of_host_is_a_global_oom():
+    ev = one('[Sat Sep 11 12:24:42 2021] Task in /user.slice killed as a result of limit of host\n'
+             '[Sat Sep 11 12:24:42 2021] Out of memory: Killed process 5 (x) total-vm:1kB, anon-rss:1kB, file-rss:0kB')
+    assert (ev['kind'], ev['oom_memcg'], ev['task_memcg']) == ('global', None, '/user.slice')
+
+
+def test_localised_dmesg_t_stamp_keeps_its_year_and_a_masked_gfp_mask_is_none():
+    ev = one('[ven. nov. 28 07:26:44 2025] postmaster invoked oom-killer: gfp_mask=0x62****(GFP_HIGHUSER_MOVABLE|'
+             '__GFP_ZERO), order=0, oom_score_adj=0')
+    assert ev['time'] == '2025-11-28T07:26:44Z'
+    assert (ev['trigger']['name'], ev['trigger']['gfp_mask'], ev['trigger']['order']) == ('postmaster', None, 0)
+
+
+def test_one_header_pasted_twice_with_its_kernel_stamp_is_one_event():
+    head = '[104914.037949] flexi_logger-fl invoked oom-killer: gfp_mask=0x140cca(GFP_HIGHUSER_MOVABLE), order=0, ' \
+           'oom_score_adj=0\n'
+    ev = one(head + 'the full log:\n' + head + '[104914.037960] CPU: 3 PID: 2648 Comm: flexi_logger-fl Not tainted')
+    assert ev['trigger']['pid'] == 2648
+    # the same trigger again with a later stamp is another invocation
+    later = head.replace('104914.037949', '104915.000001')
+    assert len(parse(head + later)) == 2
+
+
+def test_a_terminal_wrap_turned_into_padding_is_joined_again():
+    row = '[67690.815993] Killed process 4833 (python) total-vm:1059548kB, anon-rss:830480k'
+    assert len(row) == 80
+    ev = one(row + ' ' * 117 + 'B, file-rss:2796kB, shmem-rss:0kB')
+    assert (ev['victim']['anon_rss_kb'], ev['victim']['file_rss_kb']) == (830480, 2796)
+    # a row that ended with its own blank keeps it: the words stay apart
+    row = '[  118.5725250] Out of memory: Kill process 9485 (a.out) score 999 or sacrifice '
+    assert len(row) == 80
+    assert oom_log._unpad(row + ' ' * 117 + 'child') == row + 'child'
+
+
 def test_header_inside_a_json_string_keeps_its_last_number():
     events = parse('  "textPayload": "[195998.443208] node invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, '
                    'oom_score_adj=991\\r\\n",\n'
