@@ -112,11 +112,14 @@ def _month(word):
 # Where a kernel message starts inside a line, whatever came before it.
 _ANCHOR = re.compile(
     r' invoked oom-killer:|oom-killer: gfp_mask=|oom-kill:constraint=|'
-    r'(?:Memory cgroup out of memory|[Oo]ut of [Mm]emory)(?: \([\w ]+\))?: '
+    r'(?:Memory cgroup out of memory|[Oo]ut of [Mm]emory|No available memory(?: in cpuset)?)(?: \([\w ]+\))?: '
     r'(?=[Kk]ill|OOM victim)|'
     r'[Kk]ill(?:ed)? process +\d|Out of memory and no killable|Kernel panic - not syncing: |oom_reaper: |'
-    r'Tasks? in /|Mem-Info:|CPU: \d+ (?:UID: \d+ )?PID: \d+ Comm: |Pid: \d+, comm: |Tasks state \(|'
+    r'Tasks? in /|Mem-[Ii]nfo:|CPU: \d+ (?:UID: \d+ )?PID: \d+ Comm: |Pid: \d+, comm: |Tasks state \(|'
     r'\[\s*pid\s*\]|Memory cgroup stats for |(?:memory|memory\+swap|kmem|swap): usage \d')
+# The start of a kill line's or a header's next field (a short line cut after a comma goes on with it)
+_FIELD_START = re.compile(r'(?:total-vm|vsz|anon-rss|file-rss|shmem-rss|pgtables|UID|oom_score_adj|order|'
+                          r'nodemask|cpuset|mems_allowed|oom_memcg|task_memcg|task|pid|uid)[:=]')
 # cgroup v1's "Task in X killed as a result of limit of Y" (before 4.19), see _Messages.task_in
 _LIMIT_OF = 'killed as a result of limit of'
 # How a wrapped piece of a kernel line starts (mail clients break at spaces, terminals anywhere).
@@ -484,8 +487,11 @@ class _Lines(object):
             return False
         if pending.raw_len < _WRAP_MIN:
             # a short line is whole, unless a mailer broke it early before a long word: a header cut
-            # right after "invoked oom-killer:" with its gfp_mask on the next line
-            return pending.msg.rstrip().endswith('oom-killer:') and text.startswith('gfp_mask=')
+            # right after "invoked oom-killer:" with its gfp_mask on the next line, a kill line cut
+            # after a field's comma with the next field on the next line
+            head = pending.msg.rstrip()
+            return (head.endswith('oom-killer:') and text.startswith('gfp_mask=')) or (
+                head.endswith(',') and _FIELD_START.match(text) is not None)
         return pending.prefixed or _CONT.match(text) is not None
 
     @staticmethod
@@ -655,7 +661,7 @@ def _strings(value):
 # What an event knows before any of its lines said more (victims gets a list of its own).
 _EVENT_START = (
     ('trigger', None), ('trigger_pid_seen', False), ('victim', None), ('constraint', None), ('oom_memcg', None),
-    ('task_memcg', None), ('summary_task', None), ('memcg_hint', False), ('global_hint', False),
+    ('task_memcg', None), ('summary_task', None), ('memcg_hint', False), ('global_hint', False), ('scope_hint', None),
     ('no_killable', False), ('panic', False), ('summary_seen', False), ('selection_seen', False), ('exiting', None),
     ('group', None), ('tasks', None), ('task_cols', None), ('meminfo', None), ('memcg_stats', None),
     # which multi-line block the next continuation line belongs to: None, 'meminfo', 'stats'
@@ -918,7 +924,7 @@ class _Messages(object):
             return
         if 'Task in ' in text and self._task_in(ev, text):
             return
-        if text.endswith('Mem-Info:'):
+        if text.endswith(('Mem-Info:', 'Mem-info:')):     # lower case i before about 2.6.28
             ev.global_hint = True
             ev.block = 'meminfo'
             if 'meminfo' in self.details:
@@ -1060,6 +1066,9 @@ class _Messages(object):
         elif 'Out of memory' in text:
             # "Out of Memory" (capital M, 2.x) said nothing about the scope
             ev.global_hint = True
+        elif 'No available memory' in text:
+            # 2.6.16 to 2.6.34 named the constraint in the kill line's prefix
+            ev.scope_hint = 'cpuset' if 'in cpuset' in text else 'mempolicy' if 'MPOL_' in text else None
 
     def _value(self, ev):
         stamp = ev.stamp
@@ -1076,6 +1085,8 @@ class _Messages(object):
             kind = KINDS[ev.constraint]
         elif ev.oom_memcg or ev.memcg_hint:
             kind = 'memcg'
+        elif ev.scope_hint:
+            kind = ev.scope_hint
         elif ev.global_hint:
             kind = 'global'
         else:

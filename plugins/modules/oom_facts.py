@@ -174,7 +174,8 @@ ansible_facts:
                   every cgroup OOM - V(memcg).
                 - Without one (kernels before 4.19, or an excerpt without the C(oom-kill:) line) V(memcg) when the
                   report shows a memory cgroup at its limit, V(global) when it says "Out of memory" or shows the
-                  machine's Mem-Info, and null when the excerpt does not tell.
+                  machine's Mem-Info, V(cpuset) or V(mempolicy) when a 2.6 kill line says "No available memory in
+                  cpuset" or "(MPOL_BIND)", and null when the excerpt does not tell.
               type: str
               choices: [global, memcg, cpuset, mempolicy]
               sample: memcg

@@ -413,6 +413,23 @@ def test_a_terminal_wrap_turned_into_padding_is_joined_again():
     assert oom_log._unpad(row + ' ' * 117 + 'child') == row + 'child'
 
 
+def test_2_6_kill_line_prefixes_name_cpuset_and_mempolicy():
+    assert one('No available memory (MPOL_BIND): Killed process 1267 (rc).')['kind'] == 'mempolicy'
+    ev = one('Nov 28 16:19:52 ic4 kernel: No available memory in cpuset: Killed process 679783 (ncks).')
+    assert (ev['kind'], ev['victim']['pid'], ev['victim']['name']) == ('cpuset', 679783, 'ncks')
+
+
+def test_lower_case_mem_info_block_makes_a_header_only_report_global():
+    ev = one('audacious invoked oom-killer: gfp_mask=0xd0, order=0, oomkilladj=0\nMem-info:\n'
+             'DMA per-cpu:\ncpu 0 hot: high 0, batch 1 used:0')
+    assert ev['kind'] == 'global' and ev['victim'] is None
+
+
+def test_short_kill_line_a_mailer_broke_after_a_comma_is_joined():
+    ev = one('[   90.272000] Killed process 192 (malloc) vsz:19376kB,\nanon-rss:13452kB, file-rss:0kB')
+    assert (ev['victim']['total_vm_kb'], ev['victim']['anon_rss_kb']) == (19376, 13452)
+
+
 def test_header_inside_a_json_string_keeps_its_last_number():
     events = parse('  "textPayload": "[195998.443208] node invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, '
                    'oom_score_adj=991\\r\\n",\n'
