@@ -283,18 +283,23 @@ def _drop_elision(msg):
     return msg[:cut] if cut > 0 else ''
 
 
-def _same_record(stamp_a, stamp_b):
-    """True when both stamps carry the kernel's uptime and it is the same to the microsecond."""
+def _uptime_gap(stamp_a, stamp_b):
+    """Seconds between two stamps by the kernel's own uptime, or None when one of them has none."""
     a = stamp_a.uptime if stamp_a is not None else None
     b = stamp_b.uptime if stamp_b is not None else None
-    return a is not None and b is not None and abs(a - b) < 1e-6
+    return abs(a - b) if a is not None and b is not None else None
+
+
+def _same_record(stamp_a, stamp_b):
+    """True when the kernel stamped both the same, to the microsecond (one line pasted twice)."""
+    gap = _uptime_gap(stamp_a, stamp_b)
+    return gap is not None and gap < 1e-6
 
 
 def _apart(stamp_a, stamp_b):
-    """True when both stamps carry the kernel's uptime and it says they are not of one dump."""
-    a = stamp_a.uptime if stamp_a is not None else None
-    b = stamp_b.uptime if stamp_b is not None else None
-    return a is not None and b is not None and abs(a - b) > _SAME_DUMP_SECONDS
+    """True when the kernel's stamps say the two lines are not of one dump."""
+    gap = _uptime_gap(stamp_a, stamp_b)
+    return gap is not None and gap > _SAME_DUMP_SECONDS
 
 
 def _trigger_name(pre):
