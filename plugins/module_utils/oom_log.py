@@ -53,6 +53,7 @@ __metaclass__ = type
 import calendar
 import collections
 import json
+import quopri
 import re
 import time
 
@@ -162,6 +163,8 @@ _P = {
     # --- report lines (searched: a prefix of an unknown shape may remain) ----------------------
     'header': re.compile(r'(?:^| )invoked oom-killer: gfp_mask=(?P<gfp>0x[0-9a-fA-F]+)'),
     'header_old': re.compile(r'oom-killer: gfp_mask=(?P<gfp>0x[0-9a-fA-F]+)'),
+    # a header its poster cut after the name ("[ 2786.519080] mem_on_node0 invoked oom-killer")
+    'header_bare': re.compile(r'(?P<name>[^\s\[\]:][^\[\]:]{0,14}) invoked oom-killer\s*$'),
     # the number ends at anything but more of a word (a comma, a space, the quote of a JSON string);
     # order= also where a blog ate the separators ("gfp_mask=0x800d0order=0oom_score_adj=0")
     'order': re.compile(r'(?<![A-Za-z_])order=(-?\d+)'),
@@ -302,11 +305,25 @@ def _apart(stamp_a, stamp_b):
     return gap is not None and gap > _SAME_DUMP_SECONDS
 
 
+def _before(ev, stamp):
+    """True when the kernel stamped this line well before the open event began.
+
+    Nothing of a report is printed before its header, so such a line is another machine's or
+    another boot's log pasted after it (a small step back is lines pasted newest first).
+    """
+    if ev is None or ev.stamp is None or stamp is None or ev.stamp.uptime is None or stamp.uptime is None:
+        return False
+    return stamp.uptime < ev.stamp.uptime - _SAME_DUMP_SECONDS
+
+
 def _trigger_name(pre):
     """The process name just before ' invoked oom-killer', out of whatever prefix precedes it."""
     seps = ('] ', ': ', '| ', '" ', '\t', 'MESSAGE=', ': "', ':"', '="')     # the last three open a quoted value
     cut = max([pre.rfind(sep) + len(sep) for sep in seps if sep in pre] or [0])
     name = pre[cut:].strip()
+    if name[:1] == '<' and name[2:3] == '>' and name[1:2].isdigit():
+        # a printk level marker that another CPU's line left in the middle of this one ("<4>cc1")
+        name = name[3:]
     if len(name) > _COMM_LEN and ' ' in name:
         name = name.rsplit(' ', 1)[1]
     return name or None
@@ -415,6 +432,17 @@ def _unpad(line):
         at = edge
 
 
+# A mail kept in its quoted-printable transfer encoding: '=' of a kernel field written '=3D'.
+_QP_SIGN = re.compile(r'gfp_mask=3D0x|constraint=3DCONSTRAINT_|order=3D\d|oom_score_adj=3D-?\d')
+
+
+def _qp_decode(text):
+    """A quoted-printable line decoded (=3D is '=', =E2=80=A6 an ellipsis)."""
+    if '=' not in text:
+        return text
+    return quopri.decodestring(text.encode('utf-8')).decode('utf-8', 'replace')
+
+
 # a line held back in case the next one is its wrapped rest
 _Pending = collections.namedtuple('_Pending', 'lineno msg stamp raw_len prefixed')
 
@@ -429,10 +457,24 @@ class _Lines(object):
         self.shape = None           # digits-as-zero form of a prefix of no known shape, once seen
         self.quoted = False         # the last line split was mail-quoted ('> ')
         self.entry = None           # header line of the journalctl -o verbose entry being read
+        self.qp = False             # the text is a quoted-printable mail (see _QP_SIGN)
+        self.qp_head = None         # (line number, text) of a line that ended in a soft break ('=')
 
     @property
     def wants_all(self):
-        return self.pending is not None or self.messages.wants_all
+        return self.pending is not None or self.qp_head is not None or self.messages.wants_all
+
+    def _quoted_printable(self, lineno, line):
+        """(line number, line) decoded, the two parts of a soft-broken line joined; None while a part is missing."""
+        soft = line.endswith('=')
+        line = _qp_decode(line[:-1] if soft else line)
+        if self.qp_head is not None:
+            lineno, line = self.qp_head[0], self.qp_head[1] + line
+            self.qp_head = None
+        if soft:
+            self.qp_head = (lineno, line)
+            return None
+        return lineno, line
 
     def head(self, line):
         """Keep a journalctl -o verbose entry header (its time is the MESSAGE= line's); True if it is one."""
@@ -450,6 +492,12 @@ class _Lines(object):
         if line[:1] == '{':
             done = self._flush()
             return done + self._json(lineno, line)
+        if self.qp or ('=3D' in line and _QP_SIGN.search(line)):
+            self.qp = True
+            got = self._quoted_printable(lineno, line)
+            if got is None:
+                return []
+            lineno, line = got
         msg, stamp, prefixed = self._split(line)
         if msg is None:
             return []
@@ -473,7 +521,13 @@ class _Lines(object):
         return done
 
     def finish(self):
-        return self._flush() + self.messages.finish()
+        done = []
+        if self.qp_head is not None:
+            # the last line ended in a soft break: the rest never came
+            lineno, line = self.qp_head
+            self.qp_head, self.qp = None, False
+            done = self.feed(lineno, line)
+        return done + self._flush() + self.messages.finish()
 
     def _flush(self):
         pending = self.pending
@@ -791,6 +845,14 @@ class _Messages(object):
             self._report()
             self._header(ev, msg, m)
             return True
+        m = _P['header_bare'].match(msg) if stamp is not None else None
+        if m:
+            # only with the kernel's own prefix: prose says "X invoked oom-killer" too
+            ev = self._open(lineno, stamp, out)
+            self._report()
+            ev.trigger = {'name': m.group('name').strip(), 'pid': None, 'gfp_mask': None, 'order': None,
+                          'oom_score_adj': None}
+            return True
         m = _P['summary'].search(msg)
         if m:
             ev = self.event
@@ -798,7 +860,7 @@ class _Messages(object):
                 # the kill line came first: lines pasted newest first (journalctl -r)
                 self._summary(ev, msg[m.start():], m)
                 return True
-            if ev is None or ev.summary_seen or ev.victim or ev.selection_seen or ev.no_killable:
+            if ev is None or ev.summary_seen or ev.victim or ev.selection_seen or ev.no_killable or _before(ev, stamp):
                 ev = self._open(lineno, stamp, out)
                 self._report()
             self._summary(ev, msg[m.start():], m)
@@ -817,12 +879,12 @@ class _Messages(object):
                 return True
             ev = self.event
             pid = int(m.group('pid'))
-            if ev is not None and ev.group is not None and ev.victim is not None:
+            if ev is not None and ev.group is not None and ev.victim is not None and not _before(ev, stamp):
                 if all(v['pid'] != pid for v in ev.victims):
                     ev.victims.append(self._victim(ev, msg, m))
                 self.tail = _TAIL_LINES
                 return True
-            if ev is None or ev.victim is not None or ev.no_killable or ev.exiting:
+            if ev is None or ev.victim is not None or ev.no_killable or ev.exiting or _before(ev, stamp):
                 ev = self._open(lineno, stamp, out)
             ev.victim = self._victim(ev, msg, m)
             ev.victims.append(ev.victim)
@@ -833,7 +895,7 @@ class _Messages(object):
         m = _P['selection'].search(msg)
         if m:
             ev = self.event
-            if ev is None or ev.selection_seen or ev.victim is not None:
+            if ev is None or ev.selection_seen or ev.victim is not None or _before(ev, stamp):
                 ev = self._open(lineno, stamp, out)
             ev.selection_seen = True
             self._kind_from_message(ev, msg[:m.start()])
@@ -845,16 +907,19 @@ class _Messages(object):
         """"no killable processes", an OOM panic, "OOM victim N is already exiting"."""
         ev = self.event
         if 'no killable' in msg and 'Out of memory and no killable' in msg:
-            if ev is None or ev.victim is not None or ev.no_killable:
+            if ev is None or ev.victim is not None or ev.no_killable or _before(ev, stamp):
                 ev = self._open(lineno, stamp, out)
             ev.no_killable = True
             # before 4.19 (and on some vendor kernels) the kernel panics with this very message
             ev.panic = ev.panic or 'not syncing' in msg
         elif 'panic' in msg and 'not syncing' in msg and (
                 'ut of memory' in msg or 'deadlocked on memory' in msg or 'no killable' in msg):
-            if ev is None:
+            if ev is None or _before(ev, stamp):
                 ev = self._open(lineno, stamp, out)
             ev.panic = True
+            if 'system-wide panic_on_oom' in msg:
+                # panic_on_oom=1 panics on a global OOM only (=2, "compulsory", on any)
+                ev.global_hint = True
             if 'no killable' in msg:
                 ev.no_killable = True
         elif 'already exiting' in msg:
@@ -863,7 +928,7 @@ class _Messages(object):
                 return False
             if ev is not None and ev.group is not None:
                 return True         # a member of a memory.oom.group kill that is dying already
-            if ev is None or ev.victim is not None or ev.exiting:
+            if ev is None or ev.victim is not None or ev.exiting or _before(ev, stamp):
                 ev = self._open(lineno, stamp, out)
             ev.exiting = {'pid': int(m.group(1)), 'name': m.group(2).strip() or None}
             self._kind_from_message(ev, msg[:m.start()])

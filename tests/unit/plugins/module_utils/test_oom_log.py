@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from ansible_collections.oomguard.memory.plugins.module_utils import oom_log
+from ansible_collections.oomguard.memory.plugins.module_utils import oom_log, oom_scan
 from ansible_collections.oomguard.memory.plugins.module_utils.oom_log import format_event
 from ansible_collections.oomguard.memory.plugins.module_utils.oom_scan import NEEDLES, SCAN_NEEDLES, anchors, newlines
 
@@ -385,6 +385,71 @@ def test_limit_of_host_is_a_global_oom():
     assert (ev['kind'], ev['oom_memcg'], ev['task_memcg']) == ('global', None, '/user.slice')
 
 
+def test_a_kill_stamped_before_the_open_header_is_another_log():
+    """Two machines' excerpts pasted one after the other: the second's kill is not the first's header's."""
+    first, second = parse(
+        '[662381.213583] mdsd invoked oom-killer: gfp_mask=0x140dca(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0\n'
+        '[662381.213593] CPU: 1 PID: 1977413 Comm: mdsd Not tainted 6.8.0-1028-azure #33\n'
+        '[580660.355525] oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,'
+        'oom_memcg=/a.service,task_memcg=/a.service,task=mdsd,pid=2002099,uid=104\n'
+        '[580660.355669] Memory cgroup out of memory: Killed process 2002099 (mdsd) total-vm:12674368kB, '
+        'anon-rss:10457828kB, file-rss:23436kB, shmem-rss:0kB, UID:104 pgtables:20948kB oom_score_adj:0')
+    assert (first['trigger']['pid'], first['victim'], first['kind']) == (1977413, None, None)
+    assert (second['trigger'], second['victim']['pid'], second['kind'], second['oom_memcg']) == \
+        (None, 2002099, 'memcg', '/a.service')
+    # a step back of under two seconds is lines pasted newest first: still one event
+    ev = one('[100.500000] Out of memory: Killed process 7 (x) total-vm:1kB, anon-rss:1kB, file-rss:0kB\n'
+             '[100.499000] oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,'
+             'task_memcg=/,task=x,pid=7,uid=0\n')
+    assert ev['victim']['pid'] == 7 and ev['constraint'] == 'CONSTRAINT_NONE'
+
+
+def test_a_header_cut_after_the_name_keeps_the_trigger_only_with_a_kernel_prefix():
+    ev = one('> [  395.922444] mem_on_node0 invoked oom-killer\n'
+             '> [  396.252655] oom-kill:constraint=CONSTRAINT_CPUSET,nodemask=(null),cpuset=test,mems_allowed=0\n'
+             '> [  396.264068] Out of memory: Killed process 2614 (mem_on_node0)')
+    assert (ev['trigger']['name'], ev['trigger']['gfp_mask'], ev['kind'], ev['victim']['pid']) == \
+        ('mem_on_node0', None, 'cpuset', 2614)
+    # the same words in prose (no kernel prefix) are no header
+    assert parse('Then the java process invoked oom-killer\nmy script invoked oom-killer') == []
+
+
+def test_a_mail_kept_quoted_printable_is_decoded_and_its_soft_breaks_joined():
+    ev = one('Content-Transfer-Encoding: quoted-printable\n'
+             '[=E2=80=A6]\n'
+             '[    4.338946] swapper/0 invoked oom-killer: gfp_mask=3D0x6040c0(GFP_KERN=\n'
+             'EL|__GFP_COMP), nodemask=3D(null), order=3D1, oom_score_adj=3D-5\n'
+             '[    4.354618] CPU: 0 PID: 1 Comm: swapper/0 Not tainted 4.19.57.mx64.282=\n'
+             ' #1\n'
+             '[    4.360000] oom-kill:constraint=3DCONSTRAINT_NONE,nodemask=3D(null),cpuset=3D/,mems_allowed=3D0,=\n'
+             'global_oom,task_memcg=3D/,task=3Dsleep,pid=3D77,uid=3D0\n'
+             '[    4.360100] Out of memory: Killed process 77 (sleep) total-vm:1kB, anon-rss:12=\n'
+             'kB, file-rss:0kB, shmem-rss:0kB, UID:0 oom_score_adj:0')
+    assert ev['trigger'] == {'name': 'swapper/0', 'pid': 1, 'gfp_mask': '0x6040c0', 'order': 1, 'oom_score_adj': -5}
+    assert (ev['victim']['pid'], ev['victim']['anon_rss_kb'], ev['kind'], ev['source']) == (77, 12, 'global', 'test:3')
+    # a plain log whose line happens to end in '=' is not taken for quoted-printable
+    ev = one('[  1.0] x invoked oom-killer: gfp_mask=0x0, order=0, oom_score_adj=0\n'
+             '[  1.1] audit: key=\n'
+             '[  1.2] Out of memory: Killed process 5 (y) total-vm:1kB, anon-rss:3kB, file-rss:0kB')
+    assert ev['victim']['anon_rss_kb'] == 3 and ev['trigger']['gfp_mask'] == '0x0'
+
+
+def test_printk_level_left_mid_line_is_not_part_of_the_trigger_name():
+    ev = one('>  [<c01484c4>] <4>cc1 invoked oom-killer: gfp_mask=0x201d2, order=0, oomkilladj=0')
+    assert (ev['trigger']['name'], ev['trigger']['gfp_mask']) == ('cc1', '0x201d2')
+
+
+@pytest.mark.parametrize('panic, kind', [
+    ('Kernel panic - not syncing: Out of memory: system-wide panic_on_oom is enabled', 'global'),
+    ('Kernel panic - not syncing: Out of memory: compulsory panic_on_oom is enabled', None),
+])
+def test_panic_on_oom_says_global_only_when_system_wide(panic, kind):
+    ev = one('[  905.150049] kworker/0:1 invoked oom-killer: gfp_mask=0x280da, order=0, oom_score_adj=0\n'
+             '[  905.154572] kworker/0:1 cpuset=/ mems_allowed=0\n'
+             '[  905.503378] %s' % panic)
+    assert (ev['panic'], ev['kind'], ev['victim']) == (True, kind, None)
+
+
 def test_localised_dmesg_t_stamp_keeps_its_year_and_a_masked_gfp_mask_is_none():
     ev = one('[ven. nov. 28 07:26:44 2025] postmaster invoked oom-killer: gfp_mask=0x62****(GFP_HIGHUSER_MOVABLE|'
              '__GFP_ZERO), order=0, oom_score_adj=0')
@@ -542,7 +607,12 @@ def test_newlines_counts_every_part():
     assert newlines(b'') == 0 and newlines(b'\n' * 5000) == 5000
 
 
-def test_anchor_hits_are_exactly_those_of_the_needles():
+@pytest.mark.parametrize('libc', [True, False], ids=['memmem', 'python'])
+def test_anchor_hits_are_exactly_those_of_the_needles(libc, monkeypatch):
+    if libc and oom_scan.MEMMEM is None:
+        pytest.skip('the C library has no memmem(3) reachable through ctypes here')
+    if not libc:
+        monkeypatch.setattr(oom_scan, 'MEMMEM', None)
     text = '\n'.join(NEAR_MISSES + ['Killed process 5 (a)', 'oom-killoom-kill', 'KilledKilled process 6 (b)',
                                     'x invoked oom-killer: gfp_mask=0x0', 'Killed']) + '\n'
     data = text.encode('ascii') * 3
@@ -551,6 +621,20 @@ def test_anchor_hits_are_exactly_those_of_the_needles():
     # bounds: only hits wholly inside data[start:end]
     start, end = data.index(b'oom-killoom'), data.index(b'oom-killoom') + 12
     assert anchors(data, start, end, SCAN_NEEDLES) == [start]
+    # a hit that starts inside but ends past `end` is not one; nor is one that starts before `start`
+    assert anchors(data, start, start + 8, SCAN_NEEDLES) == [start]
+    assert anchors(data, start, start + 7, SCAN_NEEDLES) == [] and anchors(data, start + 1, end, SCAN_NEEDLES) == []
+    # a buffer that is not bytes (a bytearray from another reader) takes CPython's own search
+    assert anchors(bytearray(data), 0, len(data), SCAN_NEEDLES) == want
+
+
+def test_memmem_and_python_search_agree_on_every_fixture(monkeypatch):
+    if oom_scan.MEMMEM is None:
+        pytest.skip('the C library has no memmem(3) reachable through ctypes here')
+    data = b''.join(open(p, 'rb').read() for p in sorted(glob.glob(os.path.join(FIXTURES, '*.log'))))
+    fast = anchors(data, 3, len(data) - 5, SCAN_NEEDLES)
+    monkeypatch.setattr(oom_scan, 'MEMMEM', None)
+    assert fast == anchors(data, 3, len(data) - 5, SCAN_NEEDLES) and len(fast) > 500
 
 
 def test_large_chunks_keep_line_numbers_and_agree_with_lines():
