@@ -169,7 +169,8 @@ _P = {
     # order= also where a blog ate the separators ("gfp_mask=0x800d0order=0oom_score_adj=0")
     'order': re.compile(r'(?<![A-Za-z_])order=(-?\d+)'),
     'score_adj_eq': re.compile(r'oom_score_adj=(-?\d+)(?![\w.])'),
-    'cpu': re.compile(r'(?:CPU: \d+ (?:UID: \d+ )?PID: (\d+) Comm: |Pid: (\d+), comm: )'),
+    # the current task as dump_stack() names it: x86 and most others, 2.6's x86, s390 before 3.x
+    'cpu': re.compile(r'(?:CPU: \d+ (?:UID: \d+ )?PID: (\d+) Comm: |Pid: (\d+), comm: |^Process .+? \(pid: (\d+), )'),
     'summary': re.compile(r'oom-kill:constraint=(?P<c>CONSTRAINT_[A-Z_]+)(?=,|$|\s)'),
     'summary_memcg': re.compile(r',oom_memcg=(.*?)(?=,task_memcg=|,task=|$)'),
     'summary_task_memcg': re.compile(r',task_memcg=(.*?)(?=,task=|$)'),
@@ -196,6 +197,7 @@ _P = {
     'exiting': re.compile(r'OOM victim (\d+) \((.*?)\) is already exiting'),
     'group': re.compile(r'Tasks in (.+?) are going to be killed due to memory\.oom\.group set'),
     'task_in': re.compile(r'Task in (?P<task>.+) killed as a result of limit of (?P<limit>.+?)\s*$'),
+    'task_in_piece': re.compile(r'Task in (/\S*)$'),
     'task_header': re.compile(r'\[\s*pid\s*\]\s+(.*\bname)\s*$'),
     'task_row': re.compile(r'\[\s*(\d+)\]\s+(-?\d+\s.*)$'),
     'meminfo_pairs': re.compile(r'(?:^|\s)[a-z_]+:\d+(?:\s+[a-z_]+:\d+)*\s*$'),
@@ -306,12 +308,14 @@ def _apart(stamp_a, stamp_b):
 
 
 def _before(ev, stamp):
-    """True when the kernel stamped this line well before the open event began.
+    """True when the kernel stamped this line well before the header of the open event.
 
     Nothing of a report is printed before its header, so such a line is another machine's or
-    another boot's log pasted after it (a small step back is lines pasted newest first).
+    another boot's log pasted after it (a small step back is lines pasted newest first).  An event
+    opened by another line (an `oom-kill:` line, a selection) is left to the order of the lines.
     """
-    if ev is None or ev.stamp is None or stamp is None or ev.stamp.uptime is None or stamp.uptime is None:
+    if ev is None or ev.trigger is None or ev.stamp is None or stamp is None or ev.stamp.uptime is None \
+            or stamp.uptime is None:
         return False
     return stamp.uptime < ev.stamp.uptime - _SAME_DUMP_SECONDS
 
@@ -723,6 +727,7 @@ _EVENT_START = (
     ('task_memcg', None), ('summary_task', None), ('memcg_hint', False), ('global_hint', False), ('scope_hint', None),
     ('no_killable', False), ('panic', False), ('summary_seen', False), ('selection_seen', False), ('exiting', None),
     ('group', None), ('tasks', None), ('task_cols', None), ('meminfo', None), ('memcg_stats', None),
+    ('task_in_pieces', None),
     # which multi-line block the next continuation line belongs to: None, 'meminfo', 'stats'
     ('block', None),
 )
@@ -877,6 +882,10 @@ class _Messages(object):
             m = _P['kill'].search(msg) or _P['kill_loose'].search(msg) or _P['kill_pid_only'].search(msg)
             if not m:
                 return True
+            if msg[m.start()] == 'k' and msg[:m.start()].strip() not in ('', 'OOM') \
+                    and not msg[:m.start()].endswith(' OOM '):
+                # lower case is OpenVZ's "OOM killed process"; "would have killed process" kills nothing
+                return False
             ev = self.event
             pid = int(m.group('pid'))
             if ev is not None and ev.group is not None and ev.victim is not None and not _before(ev, stamp):
@@ -951,6 +960,31 @@ class _Messages(object):
                 ev.memcg_hint = True
         return m is not None
 
+    def _task_in_pieces(self, ev, text):
+        """cgroup v1's "Task in X killed as a result of limit of Y" printed in pieces, a line each.
+
+        3.x to 4.18 print it with pr_cont; where each piece became a record of its own the report
+        shows "Task in X", "killed as a result of limit of" and "Y" (or the last two on one line).
+        """
+        pieces = ev.task_in_pieces
+        if pieces is None:
+            m = _P['task_in_piece'].match(text)
+            if m:
+                ev.task_in_pieces = [m.group(1)]
+                return True
+            return False
+        if len(pieces) == 1 and text.startswith(_LIMIT_OF):
+            pieces.append(text[len(_LIMIT_OF):].strip())
+        elif len(pieces) == 2 and not pieces[1] and text[:1] == '/' and ' ' not in text:
+            pieces[1] = text
+        else:
+            ev.task_in_pieces = ()      # something else came between: not one message
+            return False
+        if pieces[1]:
+            self._task_in(ev, 'Task in %s %s %s' % (pieces[0], _LIMIT_OF, pieces[1]))
+            ev.task_in_pieces = ()
+        return True
+
     def _reaper(self, msg):
         m = _P['reaper'].search(msg)
         failed = None if m else _P['reaper_failed'].search(msg)
@@ -982,17 +1016,19 @@ class _Messages(object):
                 ev.memcg_stats['stats'][m.group(1)] = int(m.group(2))
                 return
             ev.block = None
-        if 'CPU:' in text or 'Pid:' in text:
+        if 'CPU:' in text or 'Pid:' in text or '(pid: ' in text:
             m = _P['cpu'].search(text)
             if m:
                 if ev.trigger is not None and not ev.trigger_pid_seen and not _apart(ev.stamp, stamp):
-                    ev.trigger['pid'] = int(m.group(1) or m.group(2))
+                    ev.trigger['pid'] = int(m.group(1) or m.group(2) or m.group(3))
                     ev.trigger_pid_seen = True
                 return
         if '[' in text and ']' in text and (_P['task_header'].search(text) or _P['task_row'].search(text)):
             self._task_line(ev, text)
             return
         if 'Task in ' in text and self._task_in(ev, text):
+            return
+        if self._task_in_pieces(ev, text):
             return
         if text.endswith(('Mem-Info:', 'Mem-info:')):     # lower case i before about 2.6.28
             ev.global_hint = True

@@ -434,6 +434,49 @@ def test_a_mail_kept_quoted_printable_is_decoded_and_its_soft_breaks_joined():
     assert ev['victim']['anon_rss_kb'] == 3 and ev['trigger']['gfp_mask'] == '0x0'
 
 
+def test_a_kill_stamped_before_an_event_opened_without_header_stays_with_it():
+    """Only a header's stamp bounds its report: a document that stitched stamps keeps line order."""
+    ev = one('[  933.264779] oom-kill:constraint=CONSTRAINT_MEMORY_POLICY,nodemask=1,cpuset=/,mems_allowed=0-1,'
+             'global_oom,task_memcg=/s.service,task=main,pid=1733,uid=0\n'
+             '[  465.878438] Out of memory: Killed process 1734 (main) total-vm:239028kB, anon-rss:236300kB, '
+             'file-rss:200kB, shmem-rss:0kB, UID:0 pgtables:504kB oom_score_adj:1000')
+    assert (ev['victim']['pid'], ev['kind']) == (1734, 'mempolicy')
+
+
+def test_would_have_killed_is_no_kill_and_openvz_lower_case_still_is():
+    ev = one('[ 4607.7] trinity-c3 invoked oom-killer: gfp_mask=0x24280ca, order=0, oom_score_adj=0\n'
+             '[ 4607.8] oom_kill_process: would have killed process 749 (systemd-journal), but continuing instead...')
+    assert ev['victim'] is None and ev['trigger']['name'] == 'trinity-c3'
+    ev = one('Nov 24 12:17:04 hwnode kernel: [758955.653313] Out of memory in UB 1234: OOM killed process 21738 '
+             '(php-cgi) score 0 vm:281988kB, rss:17004kB, swap:0kB')
+    assert ev['victim']['pid'] == 21738
+
+
+def test_s390_process_line_gives_the_trigger_pid():
+    ev = one('Mar 17 01:33:12 t63 kernel: sh invoked oom-killer: gfp_mask=0xd0, order=0, oomkilladj=0\n'
+             'Mar 17 01:33:12 t63 kernel: CPU: 3 Not tainted 2.6.28 #1\n'
+             'Mar 17 01:33:12 t63 kernel: Process sh (pid: 16756, task: 000000003e6a8038, ksp: 000000003d7bf5f8)\n'
+             'Mar 17 01:33:12 t63 kernel: Out of memory: kill process 16700 (make) score 10 or a child\n'
+             'Mar 17 01:33:12 t63 kernel: Killed process 16756 (sh)')
+    assert (ev['trigger']['pid'], ev['victim']['pid']) == (16756, 16756)
+
+
+@pytest.mark.parametrize('pieces', [
+    ['Task in /lxc/foo', 'killed as a result of limit of ', '/lxc/foo'],
+    ['Task in /lxc/foo', 'killed as a result of limit of /lxc'],
+])
+def test_task_in_printed_in_pieces_gives_both_cgroups(pieces):
+    text = '[15447.0] bash invoked oom-killer: gfp_mask=0xd0, order=0, oom_score_adj=0\n'
+    text += ''.join('[15447.1] %s\n' % p for p in pieces)
+    text += '[15447.2] Memory cgroup out of memory: Kill process 5 (bash) score 1 or sacrifice child\n'
+    text += '[15447.3] Killed process 5 (bash) total-vm:1kB, anon-rss:1kB, file-rss:0kB'
+    ev = one(text)
+    assert (ev['task_memcg'], ev['oom_memcg'], ev['kind']) == ('/lxc/foo', pieces[-1].split()[-1], 'memcg')
+    # another line between the pieces: they are not one message
+    ev = one(text.replace('[15447.1] killed', '[15447.1] memory: usage 1kB, limit 1kB, failcnt 0\n[15447.1] killed'))
+    assert ev['task_memcg'] is None and ev['kind'] == 'memcg'
+
+
 def test_printk_level_left_mid_line_is_not_part_of_the_trigger_name():
     ev = one('>  [<c01484c4>] <4>cc1 invoked oom-killer: gfp_mask=0x201d2, order=0, oomkilladj=0')
     assert (ev['trigger']['name'], ev['trigger']['gfp_mask']) == ('cc1', '0x201d2')
