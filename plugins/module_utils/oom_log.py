@@ -112,7 +112,7 @@ def _month(word):
 
 # Where a kernel message starts inside a line, whatever came before it.
 _ANCHOR = re.compile(
-    r' invoked oom-killer:|oom-killer: gfp_mask=|oom-kill:constraint=|'
+    r' invoked oom-killer:|oom-killer: gfp_mask=|oom-kill: ?constraint=|'
     r'(?:Memory cgroup out of memory|[Oo]ut of [Mm]emory|No available memory(?: in cpuset)?)(?: \([\w ]+\))?: '
     r'(?=[Kk]ill|OOM victim)|'
     r'[Kk]ill(?:ed)? process +\d|Out of memory and no killable|Kernel panic - not syncing: |oom_reaper: |'
@@ -164,14 +164,14 @@ _P = {
     'header': re.compile(r'(?:^| )invoked oom-killer: gfp_mask=(?P<gfp>0x[0-9a-fA-F]+)'),
     'header_old': re.compile(r'oom-killer: gfp_mask=(?P<gfp>0x[0-9a-fA-F]+)'),
     # a header its poster cut after the name ("[ 2786.519080] mem_on_node0 invoked oom-killer")
-    'header_bare': re.compile(r'(?P<name>[^\s\[\]:][^\[\]:]{0,14}) invoked oom-killer\s*$'),
+    'header_bare': re.compile(r'(?P<tag>kernel: ?)?(?P<name>[^\s\[\]:][^\[\]:]{0,14}) invoked oom-killer(?:$|:)'),
     # the number ends at anything but more of a word (a comma, a space, the quote of a JSON string);
     # order= also where a blog ate the separators ("gfp_mask=0x800d0order=0oom_score_adj=0")
     'order': re.compile(r'(?<![A-Za-z_])order=(-?\d+)'),
     'score_adj_eq': re.compile(r'oom_score_adj=(-?\d+)(?![\w.])'),
     # the current task as dump_stack() names it: x86 and most others, 2.6's x86, s390 before 3.x
     'cpu': re.compile(r'(?:CPU: \d+ (?:UID: \d+ )?PID: (\d+) Comm: |Pid: (\d+), comm: |^Process .+? \(pid: (\d+), )'),
-    'summary': re.compile(r'oom-kill:constraint=(?P<c>CONSTRAINT_[A-Z_]+)(?=,|$|\s)'),
+    'summary': re.compile(r'oom-kill: ?constraint=(?P<c>CONSTRAINT_[A-Z_]+)(?=,|$|\s)'),
     'summary_memcg': re.compile(r',oom_memcg=(.*?)(?=,task_memcg=|,task=|$)'),
     'summary_task_memcg': re.compile(r',task_memcg=(.*?)(?=,task=|$)'),
     # uid as printed (%d: a process of uid 4294967294 shows -2 here)
@@ -183,7 +183,8 @@ _P = {
     'kill_loose': re.compile(r'[Kk]illed process +(?P<pid>\d+)(?:, UID (?P<uid>\d+),)? +\((?P<name>[^)]*)\)'),
     # a message that starts as a kill line, whatever its case (see _Lines.feed)
     'kill_start': re.compile(r'[Kk]ill(?:ed)? process +\d'),
-    'kill_pid_only': re.compile(r'[Kk]illed process +(?P<pid>\d+)(?:, UID (?P<uid>\d+),)? +\('),
+    # the name cut off, or left out by whoever shortened the line ("Killed process 5 total-vm:...")
+    'kill_pid_only': re.compile(r'[Kk]illed process +(?P<pid>\d+)(?:, UID (?P<uid>\d+),)? +(?:\(|(?=total-vm:|vsz:))'),
     'total_vm': re.compile(r'(?:total-vm|vsz):(\d+)kB'),
     'anon_rss': re.compile(r'anon-rss:(\d+)kB'),
     'file_rss': re.compile(r'file-rss:(\d+)kB'),
@@ -305,6 +306,15 @@ def _apart(stamp_a, stamp_b):
     """True when the kernel's stamps say the two lines are not of one dump."""
     gap = _uptime_gap(stamp_a, stamp_b)
     return gap is not None and gap > _SAME_DUMP_SECONDS
+
+
+def _stamp_key(stamp):
+    """What of a line's stamp tells two records apart: the kernel's uptime, else the stamp's text."""
+    if stamp is None:
+        return None
+    if stamp.uptime is not None:
+        return stamp.uptime
+    return stamp.match.group(0) if stamp.match is not None else None
 
 
 def _before(ev, stamp):
@@ -515,7 +525,8 @@ class _Lines(object):
             self.pending = pending._replace(msg=self._join(pending, msg, self.quoted), raw_len=len(line))
             return []
         done = self._flush()
-        if self.messages.wants_all or any(n in msg for n in _NEEDLE_TEXT) or _LIMIT_OF in msg or (
+        if self.messages.wants_all or any(n in msg for n in _NEEDLE_TEXT) or _LIMIT_OF in msg or \
+                'memory.oom.group' in msg or (
                 # a kill line cut out of a line the scan looked at (it held a needle, or the line before
                 # was held), whatever the case of its words: OpenVZ's "Out of memory in UB 101: OOM
                 # killed process 5 (x) score 0 vm:...", whole or wrapped after "OOM"
@@ -538,6 +549,7 @@ class _Lines(object):
         if pending is None:
             return []
         self.pending = None
+        self.messages.prefixed = pending.prefixed
         return self.messages.feed(pending.lineno, pending.msg, pending.stamp)
 
     @staticmethod
@@ -759,6 +771,15 @@ class _Messages(object):
         # (line number, message) of the last cgroup v1 "Task in X killed as a result of limit of Y"
         # line outside a report: it belongs to an event opened on the very next line
         self.task_in = None
+        # (line number, cgroup) of a memory.oom.group line that came before any kill of its
+        # invocation (an excerpt cut right before it, or lines put in another order): the kill on
+        # the very next line starts that group's event
+        self.group_next = None
+        # the message came with a kernel prefix (a stamp, a 'kernel:' tag, the shape of one seen
+        # before) rather than as bare text; set by _Lines for each message it hands on
+        self.prefixed = True
+        # (pid, name, sizes, stamp) of the last kill line: the same again is the same kill pasted twice
+        self.last_kill = None
 
     @property
     def wants_all(self):
@@ -825,6 +846,14 @@ class _Messages(object):
             if self._no_kill(lineno, msg, stamp, out):
                 return out
         ev = self.event
+        if 'memory.oom.group' in msg and (ev is None or ev.victim is None or not self.wants_all):
+            m = _P['group'].search(msg)
+            if m:
+                if ev is not None and ev.victim is None and self.wants_all:
+                    ev.group = m.group(1)
+                else:
+                    self.group_next = (lineno, m.group(1))
+                return out
         if _LIMIT_OF in msg and (ev is None or not self.wants_all or ev.victim is not None):
             # outside a report, or after its kill line: the next invocation's (dmesg | grep -i kill)
             self.task_in = (lineno, msg)
@@ -850,13 +879,15 @@ class _Messages(object):
             self._report()
             self._header(ev, msg, m)
             return True
-        m = _P['header_bare'].match(msg) if stamp is not None else None
-        if m:
-            # only with the kernel's own prefix: prose says "X invoked oom-killer" too
+        m = _P['header_bare'].match(msg)
+        if m and (stamp is not None or m.group('tag') or self.prefixed):
+            # a header cut or elided after the name ("X invoked oom-killer", "... invoked oom-killer: ...
+            # oom_score_adj=944"), only with the kernel's stamp or tag: prose says it too
             ev = self._open(lineno, stamp, out)
             self._report()
-            ev.trigger = {'name': m.group('name').strip(), 'pid': None, 'gfp_mask': None, 'order': None,
-                          'oom_score_adj': None}
+            ev.trigger = {'name': m.group('name').strip(), 'pid': None, 'gfp_mask': None,
+                          'order': _int(_P['order'].search(msg, m.end())),
+                          'oom_score_adj': _int(_P['score_adj_eq'].search(msg, m.end()))}
             return True
         m = _P['summary'].search(msg)
         if m:
@@ -893,10 +924,29 @@ class _Messages(object):
                     ev.victims.append(self._victim(ev, msg, m))
                 self.tail = _TAIL_LINES
                 return True
+            fields = self._victim_fields(msg, m)
+            key = (fields['pid'], fields['name'], fields['total_vm_kb'], fields['anon_rss_kb'], _stamp_key(stamp))
+            again = key == self.last_kill and key[-1] is not None and key[3] is not None
+            opened_by_selection = ev is not None and ev.victim is None and ev.trigger is None and not (
+                ev.summary_seen or ev.no_killable or ev.exiting)
+            if again and (ev is None or ev.victim is not None or opened_by_selection):
+                # the same kill line, sizes and stamp: a post that quotes its log twice (without
+                # sizes, an old kernel's second invocation on a victim still dying looks the same);
+                # a selection line quoted with it opened nothing new either
+                if ev is not None and ev.victim is None:
+                    self.event = None
+                    self.in_report = False
+                self.tail = _TAIL_LINES if self.event is not None else 0
+                return True
+            self.last_kill = key
             if ev is None or ev.victim is not None or ev.no_killable or ev.exiting or _before(ev, stamp):
                 ev = self._open(lineno, stamp, out)
             ev.victim = self._victim(ev, msg, m)
             ev.victims.append(ev.victim)
+            if self.group_next is not None:
+                if self.group_next[0] == lineno - 1:
+                    ev.group = ev.group or self.group_next[1]
+                self.group_next = None
             self._kind_from_message(ev, msg[:m.start()])
             self.in_report = False
             self.tail = _TAIL_LINES

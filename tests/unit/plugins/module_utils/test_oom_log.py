@@ -477,6 +477,41 @@ def test_task_in_printed_in_pieces_gives_both_cgroups(pieces):
     assert ev['task_memcg'] is None and ev['kind'] == 'memcg'
 
 
+def test_lines_shortened_by_hand_still_give_what_they_hold():
+    ev = one('oom-kill: constraint=CONSTRAINT_MEMORY_POLICY, nodemask=7, task=VLLM::EngineCor\n'
+             'Out of memory: Killed process 1044797 total-vm:944314492kB anon-rss:593333608kB')
+    assert (ev['victim']['pid'], ev['victim']['anon_rss_kb'], ev['kind']) == (1044797, 593333608, 'mempolicy')
+    ev = one('[Sat Sep 19 09:17:40 2026] python invoked oom-killer: ... oom_score_adj=944\n'
+             'Memory cgroup out of memory: Killed process 3864781 (python) anon-rss:1210580kB')
+    assert ev['trigger'] == {'name': 'python', 'pid': None, 'gfp_mask': None, 'order': None, 'oom_score_adj': 944}
+    first, second = parse('kernel: Out of memory and no killable processes...\nkernel: watchdog invoked oom-killer')
+    assert first['no_killable'] and (second['trigger']['name'], second['no_killable']) == ('watchdog', False)
+
+
+def test_a_group_line_before_the_kills_makes_one_event():
+    ev = one('Tasks in /k.scope are going to be killed due to memory.oom.group set\n'
+             'Memory cgroup out of memory: Killed process 20121 (stress) total-vm:9kB, anon-rss:5kB\n'
+             'Memory cgroup out of memory: Killed process 20094 (stress) total-vm:9kB, anon-rss:4kB')
+    assert [v['pid'] for v in ev['victims']] == [20121, 20094]
+    # not on the line right before the kill: it says nothing of that kill
+    assert len(parse('Tasks in /k.scope are going to be killed due to memory.oom.group set\n'
+                     'Memory cgroup out of memory: Kill process 20121 (stress) score 9 or sacrifice child\n'
+                     'Memory cgroup out of memory: Killed process 20121 (stress) total-vm:9kB, anon-rss:5kB\n'
+                     'Memory cgroup out of memory: Killed process 20094 (stress) total-vm:9kB, anon-rss:4kB')) == 2
+
+
+def test_a_log_quoted_twice_is_one_kill_but_two_kills_without_sizes_stay_two():
+    block = ('Mar 13 03:14:50 web kernel: Out of memory: Kill process 31809 (mysqld) score 52 or sacrifice child\n'
+             'Mar 13 03:14:50 web kernel: Killed process 31809, UID 501, (mysqld) total-vm:819272kB, '
+             'anon-rss:103500kB, file-rss:3880kB\n')
+    ev = one(block + 'and again:\n' + block)
+    assert (ev['victim']['pid'], ev['victim']['uid'], ev['source']) == (31809, 501, 'test:1')
+    # a later kill of the same sizes is another kill; so is an old kernel's line without sizes
+    assert len(parse(block + block.replace('03:14:50', '03:14:51'))) == 2
+    line = 'Jul 19 05:19:24 asl131 kernel: Out of Memory: Killed process 2368 (jserver).\n'
+    assert len(parse(line + line)) == 2
+
+
 def test_printk_level_left_mid_line_is_not_part_of_the_trigger_name():
     ev = one('>  [<c01484c4>] <4>cc1 invoked oom-killer: gfp_mask=0x201d2, order=0, oomkilladj=0')
     assert (ev['trigger']['name'], ev['trigger']['gfp_mask']) == ('cc1', '0x201d2')
