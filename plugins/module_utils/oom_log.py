@@ -941,7 +941,7 @@ class _Messages(object):
             self.last_kill = key
             if ev is None or ev.victim is not None or ev.no_killable or ev.exiting or _before(ev, stamp):
                 ev = self._open(lineno, stamp, out)
-            ev.victim = self._victim(ev, msg, m)
+            ev.victim = self._victim(ev, msg, m, fields)
             ev.victims.append(ev.victim)
             if self.group_next is not None:
                 if self.group_next[0] == lineno - 1:
@@ -1185,9 +1185,10 @@ class _Messages(object):
         if task:
             ev.summary_task = (task.group(1).strip(), int(task.group(2)), int(task.group(3)))
 
-    def _victim(self, ev, msg, m):
+    def _victim(self, ev, msg, m, victim=None):
         """The victim dict of a kill line (remembered for an oom_reaper line that may come late)."""
-        victim = self._victim_fields(msg, m)
+        if victim is None:
+            victim = self._victim_fields(msg, m)
         if len(self.recent) >= 256:
             self.recent = dict(list(self.recent.items())[-64:])
         self.recent[victim['pid']] = victim
