@@ -479,9 +479,14 @@ class _Lines(object):
         return self.pending is not None or self.qp_head is not None or self.messages.wants_all
 
     def _quoted_printable(self, lineno, line):
-        """(line number, line) decoded, the two parts of a soft-broken line joined; None while a part is missing."""
+        """(line number, line) decoded, the two parts of a soft-broken line joined; None while a part is missing.
+
+        Only a line that shows the encoding ('=3D', a soft break) or continues a soft-broken one is
+        decoded: a plain line after the mail ("pid=12,") keeps its text.
+        """
         soft = line.endswith('=')
-        line = _qp_decode(line[:-1] if soft else line)
+        if soft or '=3D' in line or self.qp_head is not None:
+            line = _qp_decode(line[:-1] if soft else line)
         if self.qp_head is not None:
             lineno, line = self.qp_head[0], self.qp_head[1] + line
             self.qp_head = None

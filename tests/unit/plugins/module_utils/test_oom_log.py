@@ -427,6 +427,12 @@ def test_a_mail_kept_quoted_printable_is_decoded_and_its_soft_breaks_joined():
              'kB, file-rss:0kB, shmem-rss:0kB, UID:0 oom_score_adj:0')
     assert ev['trigger'] == {'name': 'swapper/0', 'pid': 1, 'gfp_mask': '0x6040c0', 'order': 1, 'oom_score_adj': -5}
     assert (ev['victim']['pid'], ev['victim']['anon_rss_kb'], ev['kind'], ev['source']) == (77, 12, 'global', 'test:3')
+    # after the mail, a plain kernel line keeps "pid=12" (not the byte 0x12)
+    first, second = parse('[    4.36] oom-kill:constraint=3DCONSTRAINT_NONE,nodemask=3D(null),cpuset=3D/,mems_allowed=3D0,'
+                          'global_oom,task_memcg=3D/,task=3Dsleep,pid=3D77,uid=3D0\n'
+                          '[    9.36] oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,'
+                          'global_oom,task_memcg=/a,task=b,pid=12,uid=0')
+    assert (first['victim']['pid'], second['victim']['pid'], second['task_memcg']) == (77, 12, '/a')
     # a plain log whose line happens to end in '=' is not taken for quoted-printable
     ev = one('[  1.0] x invoked oom-killer: gfp_mask=0x0, order=0, oom_score_adj=0\n'
              '[  1.1] audit: key=\n'
