@@ -175,7 +175,7 @@ _P = {
     'summary_memcg': re.compile(r',oom_memcg=(.*?)(?=,task_memcg=|,task=|$)'),
     'summary_task_memcg': re.compile(r',task_memcg=(.*?)(?=,task=|$)'),
     # uid as printed (%d: a process of uid 4294967294 shows -2 here)
-    'summary_task': re.compile(r',task=(.*),pid=(\d+),uid=(-?\d+)\s*$'),
+    'summary_task': re.compile(r',task=(.*),pid=(\d+),uid=(-?\d+)(?![\d,])'),
     'selection': re.compile(r'[Kk]ill process +(?P<pid>\d+) +\((?P<name>.*?)\) score '),
     # the kernel prints one space before the pid and the name; hand-aligned pastes have more
     'kill': re.compile(r'[Kk]illed process +(?P<pid>\d+)(?:, UID (?P<uid>\d+),)? +'
@@ -563,8 +563,8 @@ class _Lines(object):
         if prefixed:
             return False        # a line with a prefix of its own is a record of its own
         text = msg.lstrip()
-        if not text or _ANCHOR.search(msg):
-            return False
+        if not text or text[:3] == '```' or _ANCHOR.search(msg):
+            return False        # (a Markdown code fence closes the paste; it continues nothing)
         if pending.raw_len < _WRAP_MIN:
             # a short line is whole, unless a mailer broke it early before a long word: a header cut
             # right after "invoked oom-killer:" with its gfp_mask on the next line, a kill line cut

@@ -518,6 +518,15 @@ def test_a_log_quoted_twice_is_one_kill_but_two_kills_without_sizes_stay_two():
     assert len(parse(line + line)) == 2
 
 
+@pytest.mark.parametrize('after', ['```', 'and then the pod restarted'])
+def test_an_excerpt_cut_after_the_oom_kill_line_names_its_victim_whatever_follows(after):
+    ev = one('[Thu Apr  1 16:45:10 2021] [  11638]     0 11638  2109807    76320  9076736  1045307          -997 uwsgi\n'
+             '[Thu Apr  1 16:45:10 2021] oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=a07d3c19,'
+             'mems_allowed=0,oom_memcg=/docker/4284/kubelet/kubepods/pod17,task_memcg=/docker/4284/kubelet/'
+             'kubepods/pod17/a07d3c19,task=uwsgi,pid=11638,uid=0\n' + after)
+    assert (ev['victim']['pid'], ev['victim']['name'], ev['victim']['uid'], ev['kind']) == (11638, 'uwsgi', 0, 'memcg')
+
+
 def test_printk_level_left_mid_line_is_not_part_of_the_trigger_name():
     ev = one('>  [<c01484c4>] <4>cc1 invoked oom-killer: gfp_mask=0x201d2, order=0, oomkilladj=0')
     assert (ev['trigger']['name'], ev['trigger']['gfp_mask']) == ('cc1', '0x201d2')
