@@ -531,7 +531,7 @@ class _Lines(object):
             return []
         done = self._flush()
         if self.messages.wants_all or any(n in msg for n in _NEEDLE_TEXT) or _LIMIT_OF in msg or \
-                'memory.oom.group' in msg or (
+                'memory.oom.group' in msg or msg.endswith(' invoked') or (
                 # a kill line cut out of a line the scan looked at (it held a needle, or the line before
                 # was held), whatever the case of its words: OpenVZ's "Out of memory in UB 101: OOM
                 # killed process 5 (x) score 0 vm:...", whole or wrapped after "OOM"
@@ -563,15 +563,21 @@ class _Lines(object):
         if prefixed:
             return False        # a line with a prefix of its own is a record of its own
         text = msg.lstrip()
+        if text.startswith('oom-killer:') and pending.msg.rstrip().endswith(' invoked'):
+            return True         # a header a mailer broke right after "invoked"
         if not text or text[:3] == '```' or _ANCHOR.search(msg):
             return False        # (a Markdown code fence closes the paste; it continues nothing)
         if pending.raw_len < _WRAP_MIN:
             # a short line is whole, unless a mailer broke it early before a long word: a header cut
             # right after "invoked oom-killer:" with its gfp_mask on the next line, a kill line cut
-            # after a field's comma with the next field on the next line
+            # after a field's comma with the next field on the next line, a header or kill line cut
+            # before its next field or its flags ("(GFP_KERNEL|...)", "total-vm:...")
             head = pending.msg.rstrip()
-            return (head.endswith('oom-killer:') and text.startswith('gfp_mask=')) or (
-                head.endswith(',') and _FIELD_START.match(text) is not None)
+            if head.endswith('oom-killer:') and text.startswith('gfp_mask='):
+                return True
+            if _FIELD_START.match(text) is None and not (text[:1] == '(' and 'oom-killer: gfp_mask=' in head):
+                return False
+            return head.endswith(',') or 'oom-killer: gfp_mask=' in head or _P['kill_start'].search(head) is not None
         return pending.prefixed or _CONT.match(text) is not None
 
     @staticmethod
@@ -974,15 +980,18 @@ class _Messages(object):
             if ev is None or ev.victim is not None or ev.no_killable or _before(ev, stamp):
                 ev = self._open(lineno, stamp, out)
             ev.no_killable = True
-            # before 4.19 (and on some vendor kernels) the kernel panics with this very message
-            ev.panic = ev.panic or 'not syncing' in msg
+            # before 4.19 (and on some vendor kernels) the kernel panics with this very message,
+            # on a global OOM only: a memory cgroup's never panics
+            if 'not syncing' in msg:
+                ev.panic = ev.global_hint = True
         elif 'panic' in msg and 'not syncing' in msg and (
                 'ut of memory' in msg or 'deadlocked on memory' in msg or 'no killable' in msg):
             if ev is None or _before(ev, stamp):
                 ev = self._open(lineno, stamp, out)
             ev.panic = True
-            if 'system-wide panic_on_oom' in msg:
-                # panic_on_oom=1 panics on a global OOM only (=2, "compulsory", on any)
+            if 'system-wide panic_on_oom' in msg or 'deadlocked on memory' in msg or 'no killable' in msg:
+                # panic_on_oom=1 panics on a global OOM only (=2, "compulsory", on any), and so does an
+                # OOM that found nothing to kill
                 ev.global_hint = True
             if 'no killable' in msg:
                 ev.no_killable = True
@@ -1164,7 +1173,8 @@ class _Messages(object):
 
     @staticmethod
     def _header(ev, msg, m):
-        name = msg[:m.start()].strip() if m.re is _P['header'] else ''
+        # (what precedes the name when the header was joined from a line a mailer broke)
+        name = _trigger_name(msg[:m.start()]) if m.re is _P['header'] else None
         adj = _P['score_adj_eq'].search(msg, m.end())
         # a vendor's documentation masks digits ("gfp_mask=0x62****"): not the value, so none
         gfp = None if msg[m.end():m.end() + 1] == '*' else m.group('gfp')

@@ -36,9 +36,10 @@ VERBOSE_HEAD_MARK = b' [s='
 ENTRY_MAX = 1 << 14
 # A line just before a hit that the reader must see with it: a "Kill process ... score" selection
 # line before its kill line, cgroup v1's "Task in X killed as a result of limit of Y" before
-# the selection line (what `dmesg | grep -i kill` leaves of a memcg report), and a memory.oom.group
-# line before the kills of its group (an excerpt cut right before it).
-LEAD_MARKS = (b'ill process', b'killed as a result of limit of', b'memory.oom.group')
+# the selection line (what `dmesg | grep -i kill` leaves of a memcg report), a memory.oom.group
+# line before the kills of its group (an excerpt cut right before it), and a header a mailer broke
+# right after "invoked".
+LEAD_MARKS = (b'ill process', b'killed as a result of limit of', b'memory.oom.group', b' invoked')
 # How the scanner finds NEEDLES in a chunk: (needle, forward).  CPython's reverse search (rfind)
 # tests the needle's first byte and jumps len+1 bytes whenever the byte before is not in the
 # needle's bloom mask; on kernel logs that beats find() for short needles ('Killed', 'oom-kill')

@@ -527,16 +527,38 @@ def test_an_excerpt_cut_after_the_oom_kill_line_names_its_victim_whatever_follow
     assert (ev['victim']['pid'], ev['victim']['name'], ev['victim']['uid'], ev['kind']) == (11638, 'uwsgi', 0, 'memcg')
 
 
+def test_lines_a_mailer_broke_early_are_joined():
+    ev = one('Creating journal (131072 blocks): [   31.251333] mkfs.ext4 invoked\n'
+             'oom-killer: gfp_mask=0x101cc0(GFP_USER|__GFP_WRITE), order=0,\n'
+             'oom_score_adj=0\n'
+             '[   31.910012] Out of memory: Killed process 268 (polkitd)\n'
+             'total-vm:72804kB, anon-rss:2948kB, file-rss:7568kB, shmem-rss:0kB,\n'
+             'UID:998 pgtables:80kB oom_score_adj:0')
+    assert (ev['trigger']['name'], ev['trigger']['gfp_mask'], ev['trigger']['oom_score_adj']) == ('mkfs.ext4', '0x101cc0', 0)
+    assert (ev['victim']['pid'], ev['victim']['anon_rss_kb'], ev['victim']['uid'], ev['victim']['oom_score_adj']) == \
+        (268, 2948, 998, 0)
+    ev = one('> InputReader invoked oom-killer: gfp_mask=0x240c2c0\n'
+             '> (GFP_KERNEL|__GFP_NOWARN|__GFP_COMP|__GFP_ZERO), nodemask=0, order=3,\n'
+             '> oom_score_adj=-900')
+    assert (ev['trigger']['name'], ev['trigger']['order'], ev['trigger']['oom_score_adj']) == ('InputReader', 3, -900)
+    # a short line that is whole stays whole: the next line is another record
+    first, second = parse('[ 1.0] Out of memory: Killed process 5 (a)\nsomething else entirely\n'
+                          '[ 9.0] Out of memory: Killed process 6 (b)')
+    assert (first['victim']['pid'], second['victim']['pid']) == (5, 6)
+
+
 def test_printk_level_left_mid_line_is_not_part_of_the_trigger_name():
     ev = one('>  [<c01484c4>] <4>cc1 invoked oom-killer: gfp_mask=0x201d2, order=0, oomkilladj=0')
     assert (ev['trigger']['name'], ev['trigger']['gfp_mask']) == ('cc1', '0x201d2')
 
 
 @pytest.mark.parametrize('panic, kind', [
+    ('Kernel panic - not syncing: Out of memory and no killable processes...', 'global'),
+    ('Kernel panic - not syncing: System is deadlocked on memory', 'global'),
     ('Kernel panic - not syncing: Out of memory: system-wide panic_on_oom is enabled', 'global'),
     ('Kernel panic - not syncing: Out of memory: compulsory panic_on_oom is enabled', None),
 ])
-def test_panic_on_oom_says_global_only_when_system_wide(panic, kind):
+def test_an_oom_panic_says_global_unless_panic_on_oom_is_compulsory(panic, kind):
     ev = one('[  905.150049] kworker/0:1 invoked oom-killer: gfp_mask=0x280da, order=0, oom_score_adj=0\n'
              '[  905.154572] kworker/0:1 cpuset=/ mems_allowed=0\n'
              '[  905.503378] %s' % panic)
