@@ -722,12 +722,20 @@ def test_newlines_counts_every_part():
     assert newlines(b'') == 0 and newlines(b'\n' * 5000) == 5000
 
 
-@pytest.mark.parametrize('libc', [True, False], ids=['memmem', 'python'])
-def test_anchor_hits_are_exactly_those_of_the_needles(libc, monkeypatch):
-    if libc and oom_scan.MEMMEM is None:
-        pytest.skip('the C library has no memmem(3) reachable through ctypes here')
-    if not libc:
+def _search(how, monkeypatch):
+    """Make anchors() search with `how` ('strstr', 'memmem' or 'python'), or skip where the C library lacks it."""
+    if how == 'python':
         monkeypatch.setattr(oom_scan, 'MEMMEM', None)
+        return
+    if oom_scan.MEMMEM is None or (how == 'strstr' and oom_scan.STRSTR is None):
+        pytest.skip('the C library has no %s(3) reachable through ctypes here' % how)
+    if how == 'memmem':
+        monkeypatch.setattr(oom_scan, 'STRSTR', None)
+
+
+@pytest.mark.parametrize('how', ['strstr', 'memmem', 'python'])
+def test_anchor_hits_are_exactly_those_of_the_needles(how, monkeypatch):
+    _search(how, monkeypatch)
     text = '\n'.join(NEAR_MISSES + ['Killed process 5 (a)', 'oom-killoom-kill', 'KilledKilled process 6 (b)',
                                     'x invoked oom-killer: gfp_mask=0x0', 'Killed']) + '\n'
     data = text.encode('ascii') * 3
@@ -743,13 +751,25 @@ def test_anchor_hits_are_exactly_those_of_the_needles(libc, monkeypatch):
     assert anchors(bytearray(data), 0, len(data), SCAN_NEEDLES) == want
 
 
-def test_memmem_and_python_search_agree_on_every_fixture(monkeypatch):
+@pytest.mark.parametrize('how', ['strstr', 'memmem', 'python'])
+def test_anchor_hits_after_nul_bytes_are_found(how, monkeypatch):
+    """strstr ends at a NUL: binary junk before a kill line must not hide it."""
+    _search(how, monkeypatch)
+    data = b'junk \x00\x00 more\nKilled process 5 (a) total-vm:1kB\n\x00oom-kill:constraint=CONSTRAINT_NONE\n'
+    want = [data.index(b'Killed'), data.index(b'oom-kill')]
+    assert anchors(data, 0, len(data), SCAN_NEEDLES) == want
+    assert anchors(data, 0, want[1] + 8, SCAN_NEEDLES) == want and anchors(data, 1, want[0] + 5, SCAN_NEEDLES) == []
+
+
+def test_libc_and_python_search_agree_on_every_fixture(monkeypatch):
     if oom_scan.MEMMEM is None:
         pytest.skip('the C library has no memmem(3) reachable through ctypes here')
     data = b''.join(open(p, 'rb').read() for p in sorted(glob.glob(os.path.join(FIXTURES, '*.log'))))
     fast = anchors(data, 3, len(data) - 5, SCAN_NEEDLES)
-    monkeypatch.setattr(oom_scan, 'MEMMEM', None)
+    monkeypatch.setattr(oom_scan, 'STRSTR', None)
     assert fast == anchors(data, 3, len(data) - 5, SCAN_NEEDLES) and len(fast) > 500
+    monkeypatch.setattr(oom_scan, 'MEMMEM', None)
+    assert fast == anchors(data, 3, len(data) - 5, SCAN_NEEDLES)
 
 
 def test_large_chunks_keep_line_numbers_and_agree_with_lines():
