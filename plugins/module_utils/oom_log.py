@@ -122,7 +122,8 @@ _ANCHOR = re.compile(
 _FIELD_START = re.compile(r'(?:total-vm|vsz|anon-rss|file-rss|shmem-rss|pgtables|UID|oom_score_adj|order|'
                           r'nodemask|cpuset|mems_allowed|oom_memcg|task_memcg|task|pid|uid)[:=]')
 # cgroup v1's "Task in X killed as a result of limit of Y" (before 4.19), see _Messages.task_in
-_LIMIT_OF = 'killed as a result of limit of'
+_LIMIT_OF = oom_scan.LIMIT_OF_MARK.decode('ascii')
+_GROUP = oom_scan.GROUP_MARK.decode('ascii')          # memory.oom.group
 # How a wrapped piece of a kernel line starts (mail clients break at spaces, terminals anywhere).
 _CONT = re.compile(
     r'(?:total-vm|vsz|anon-rss|file-rss|shmem-rss|pgtables|oom_score_adj|oom_adj|UID|order|nodemask|'
@@ -317,17 +318,21 @@ def _stamp_key(stamp):
     return stamp.match.group(0) if stamp.match is not None else None
 
 
-def _before(ev, stamp):
-    """True when the kernel stamped this line well before the header of the open event.
+def _joins(ev, stamp, *taken):
+    """True when a line that would open an event belongs to the open one, ev.
 
-    Nothing of a report is printed before its header, so such a line is another machine's or
-    another boot's log pasted after it (a small step back is lines pasted newest first).  An event
-    opened by another line (an `oom-kill:` line, a selection) is left to the order of the lines.
+    There must be an open event, it must not have any of the parts named in `taken` yet (the
+    attributes of _Event this line would set: a second kill line is a second kill), and the line
+    must not be stamped well before ev's header.  Nothing of a report is printed before its
+    header, so such a line is another machine's or another boot's log pasted after it (a small step
+    back is lines pasted newest first).  An event opened by another line (an `oom-kill:` line, a
+    selection) is left to the order of the lines.
     """
-    if ev is None or ev.trigger is None or ev.stamp is None or stamp is None or ev.stamp.uptime is None \
-            or stamp.uptime is None:
+    if ev is None or any(getattr(ev, part) for part in taken):
         return False
-    return stamp.uptime < ev.stamp.uptime - _SAME_DUMP_SECONDS
+    if ev.trigger is None or ev.stamp is None or stamp is None or ev.stamp.uptime is None or stamp.uptime is None:
+        return True
+    return stamp.uptime >= ev.stamp.uptime - _SAME_DUMP_SECONDS
 
 
 def _trigger_name(pre):
@@ -523,7 +528,7 @@ class _Lines(object):
         if self.kmsg_seen and '\\x0a' in msg:
             done = self._flush()
             for part in msg.split('\\x0a'):
-                done.extend(self.messages.feed(lineno, part, stamp))
+                done.extend(self.messages.feed(lineno, part, stamp, prefixed))
             return done
         pending = self.pending
         if pending is not None and self._continues(pending, msg, prefixed):
@@ -531,7 +536,7 @@ class _Lines(object):
             return []
         done = self._flush()
         if self.messages.wants_all or any(n in msg for n in _NEEDLE_TEXT) or _LIMIT_OF in msg or \
-                'memory.oom.group' in msg or msg.endswith(' invoked') or (
+                _GROUP in msg or msg.endswith(' invoked') or (
                 # a kill line cut out of a line the scan looked at (it held a needle, or the line before
                 # was held), whatever the case of its words: OpenVZ's "Out of memory in UB 101: OOM
                 # killed process 5 (x) score 0 vm:...", whole or wrapped after "OOM"
@@ -554,8 +559,7 @@ class _Lines(object):
         if pending is None:
             return []
         self.pending = None
-        self.messages.prefixed = pending.prefixed
-        return self.messages.feed(pending.lineno, pending.msg, pending.stamp)
+        return self.messages.feed(pending.lineno, pending.msg, pending.stamp, pending.prefixed)
 
     @staticmethod
     def _continues(pending, msg, prefixed):
@@ -687,6 +691,7 @@ class _Lines(object):
         except ValueError:
             rec = None
         if not isinstance(rec, dict):
+            # a JSON log's record cut short: a record all the same, as are the strings below
             msg, stamp, _prefixed = self._split(line)
             return self.messages.feed(lineno, msg, stamp) if msg is not None else []
         if 'MESSAGE' not in rec:
@@ -786,9 +791,6 @@ class _Messages(object):
         # invocation (an excerpt cut right before it, or lines put in another order): the kill on
         # the very next line starts that group's event
         self.group_next = None
-        # the message came with a kernel prefix (a stamp, a 'kernel:' tag, the shape of one seen
-        # before) rather than as bare text; set by _Lines for each message it hands on
-        self.prefixed = True
         # (pid, name, sizes, stamp) of the last kill line: the same again is the same kill pasted twice
         self.last_kill = None
 
@@ -824,8 +826,12 @@ class _Messages(object):
         self.in_report = True
         self.report_lines = 0
 
-    def feed(self, lineno, msg, stamp):
-        """One kernel message (prefix already stripped).  Returns finished events."""
+    def feed(self, lineno, msg, stamp, prefixed=True):
+        """One kernel message (prefix already stripped).  Returns finished events.
+
+        prefixed: the message came with a kernel prefix (a stamp, a 'kernel:' tag, the shape of one
+        seen before, a journal record) rather than as bare text that prose could also be.
+        """
         out = []
         if self.tail > 0:
             self.tail -= 1
@@ -846,9 +852,10 @@ class _Messages(object):
             second = msg.find('illed process ', first + 1)
             if second > 0:
                 # two kill lines run into one (a console without line locking): each is a kill
-                return out + self.feed(lineno, msg[:second - 1], stamp) + self.feed(lineno, msg[second - 1:], stamp)
+                return out + self.feed(lineno, msg[:second - 1], stamp, prefixed) + \
+                    self.feed(lineno, msg[second - 1:], stamp, prefixed)
         if 'oom-kill' in msg:
-            if self._oom_kill(lineno, msg, stamp, out):
+            if self._oom_kill(lineno, msg, stamp, out, prefixed):
                 return out
         if 'ill' in msg and ('Kill' in msg or 'kill process' in msg or 'killed process' in msg):
             if self._kill_line(lineno, msg, stamp, out):
@@ -857,7 +864,7 @@ class _Messages(object):
             if self._no_kill(lineno, msg, stamp, out):
                 return out
         ev = self.event
-        if 'memory.oom.group' in msg and (ev is None or ev.victim is None or not self.wants_all):
+        if _GROUP in msg and (ev is None or ev.victim is None or not self.wants_all):
             m = _P['group'].search(msg)
             if m:
                 if ev is not None and ev.victim is None and self.wants_all:
@@ -877,7 +884,7 @@ class _Messages(object):
             self._reaper(msg)
         return out
 
-    def _oom_kill(self, lineno, msg, stamp, out):
+    def _oom_kill(self, lineno, msg, stamp, out, prefixed):
         m = _P['header'].search(msg) or _P['header_old'].search(msg)
         if m:
             ev = self.event
@@ -891,7 +898,7 @@ class _Messages(object):
             self._header(ev, msg, m)
             return True
         m = _P['header_bare'].match(msg)
-        if m and (stamp is not None or m.group('tag') or self.prefixed):
+        if m and (stamp is not None or m.group('tag') or prefixed):
             # a header cut or elided after the name ("X invoked oom-killer", "... invoked oom-killer: ...
             # oom_score_adj=944"), only with the kernel's stamp or tag: prose says it too
             ev = self._open(lineno, stamp, out)
@@ -907,7 +914,7 @@ class _Messages(object):
                 # the kill line came first: lines pasted newest first (journalctl -r)
                 self._summary(ev, msg[m.start():], m)
                 return True
-            if ev is None or ev.summary_seen or ev.victim or ev.selection_seen or ev.no_killable or _before(ev, stamp):
+            if not _joins(ev, stamp, 'summary_seen', 'victim', 'selection_seen', 'no_killable'):
                 ev = self._open(lineno, stamp, out)
                 self._report()
             self._summary(ev, msg[m.start():], m)
@@ -930,7 +937,7 @@ class _Messages(object):
                 return False
             ev = self.event
             pid = int(m.group('pid'))
-            if ev is not None and ev.group is not None and ev.victim is not None and not _before(ev, stamp):
+            if _joins(ev, stamp) and ev.group is not None and ev.victim is not None:
                 if all(v['pid'] != pid for v in ev.victims):
                     ev.victims.append(self._victim(ev, msg, m))
                 self.tail = _TAIL_LINES
@@ -950,7 +957,7 @@ class _Messages(object):
                 self.tail = _TAIL_LINES if self.event is not None else 0
                 return True
             self.last_kill = key
-            if ev is None or ev.victim is not None or ev.no_killable or ev.exiting or _before(ev, stamp):
+            if not _joins(ev, stamp, 'victim', 'no_killable', 'exiting'):
                 ev = self._open(lineno, stamp, out)
             ev.victim = self._victim(ev, msg, m, fields)
             ev.victims.append(ev.victim)
@@ -965,7 +972,7 @@ class _Messages(object):
         m = _P['selection'].search(msg)
         if m:
             ev = self.event
-            if ev is None or ev.selection_seen or ev.victim is not None or _before(ev, stamp):
+            if not _joins(ev, stamp, 'selection_seen', 'victim'):
                 ev = self._open(lineno, stamp, out)
             ev.selection_seen = True
             self._kind_from_message(ev, msg[:m.start()])
@@ -977,7 +984,7 @@ class _Messages(object):
         """"no killable processes", an OOM panic, "OOM victim N is already exiting"."""
         ev = self.event
         if 'no killable' in msg and 'Out of memory and no killable' in msg:
-            if ev is None or ev.victim is not None or ev.no_killable or _before(ev, stamp):
+            if not _joins(ev, stamp, 'victim', 'no_killable'):
                 ev = self._open(lineno, stamp, out)
             ev.no_killable = True
             # before 4.19 (and on some vendor kernels) the kernel panics with this very message,
@@ -986,7 +993,7 @@ class _Messages(object):
                 ev.panic = ev.global_hint = True
         elif 'panic' in msg and 'not syncing' in msg and (
                 'ut of memory' in msg or 'deadlocked on memory' in msg or 'no killable' in msg):
-            if ev is None or _before(ev, stamp):
+            if not _joins(ev, stamp):
                 ev = self._open(lineno, stamp, out)
             ev.panic = True
             if 'system-wide panic_on_oom' in msg or 'deadlocked on memory' in msg or 'no killable' in msg:
@@ -1001,7 +1008,7 @@ class _Messages(object):
                 return False
             if ev is not None and ev.group is not None:
                 return True         # a member of a memory.oom.group kill that is dying already
-            if ev is None or ev.victim is not None or ev.exiting or _before(ev, stamp):
+            if not _joins(ev, stamp, 'victim', 'exiting'):
                 ev = self._open(lineno, stamp, out)
             ev.exiting = {'pid': int(m.group(1)), 'name': m.group(2).strip() or None}
             self._kind_from_message(ev, msg[:m.start()])
@@ -1067,7 +1074,7 @@ class _Messages(object):
             # a piece of the oom-kill: summary printed after another CPU's message (pr_cont)
             self._summary_fields(ev, text)
             return
-        if 'memory.oom.group' in text:
+        if _GROUP in text:
             m = _P['group'].search(text)
             if m and ev.victim is not None:
                 ev.group = m.group(1)

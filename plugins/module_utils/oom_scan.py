@@ -39,7 +39,10 @@ ENTRY_MAX = 1 << 14
 # the selection line (what `dmesg | grep -i kill` leaves of a memcg report), a memory.oom.group
 # line before the kills of its group (an excerpt cut right before it), and a header a mailer broke
 # right after "invoked".
-LEAD_MARKS = (b'ill process', b'killed as a result of limit of', b'memory.oom.group', b' invoked')
+# The last two marks are also what oom_log looks for in such a line.
+LIMIT_OF_MARK = b'killed as a result of limit of'
+GROUP_MARK = b'memory.oom.group'
+LEAD_MARKS = (b'ill process', LIMIT_OF_MARK, GROUP_MARK, b' invoked')
 # How the scanner finds NEEDLES in a chunk: (needle, forward).  CPython's reverse search (rfind)
 # tests the needle's first byte and jumps len+1 bytes whenever the byte before is not in the
 # needle's bloom mask; on kernel logs that beats find() for short needles ('Killed', 'oom-kill')
