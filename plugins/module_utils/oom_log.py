@@ -756,6 +756,9 @@ _EVENT_START = (
     ('no_killable', False), ('panic', False), ('summary_seen', False), ('selection_seen', False), ('exiting', None),
     ('group', None), ('tasks', None), ('task_cols', None), ('meminfo', None), ('memcg_stats', None),
     ('task_in_pieces', None),
+    # opened by a bare "NAME invoked oom-killer" line without a kernel prefix: an event only when
+    # more of a report follows it (see _Messages._close)
+    ('tentative', False),
     # which multi-line block the next continuation line belongs to: None, 'meminfo', 'stats'
     ('block', None),
 )
@@ -820,6 +823,9 @@ class _Messages(object):
         self.tail = 0
         if ev is None:
             return None
+        if ev.tentative and ev.victim is None and not (
+                ev.summary_seen or ev.selection_seen or ev.no_killable or ev.panic or ev.exiting or ev.trigger_pid_seen):
+            return None         # a bare "X invoked oom-killer" that nothing of a report followed
         return self._value(ev)
 
     def _report(self):
@@ -898,10 +904,14 @@ class _Messages(object):
             self._header(ev, msg, m)
             return True
         m = _P['header_bare'].match(msg)
-        if m and (stamp is not None or m.group('tag') or prefixed):
+        alone = m is not None and not prefixed and m.end() == len(msg.rstrip()) and ' ' not in m.group('name').strip()
+        if m and (stamp is not None or m.group('tag') or prefixed or alone):
             # a header cut or elided after the name ("X invoked oom-killer", "... invoked oom-killer: ...
-            # oom_score_adj=944"), only with the kernel's stamp or tag: prose says it too
+            # oom_score_adj=944"), with the kernel's stamp or tag: prose says it too.  Without them,
+            # only a line that is nothing but a one-word name and the words, and only when more of a
+            # report follows (a post's title says it too)
             ev = self._open(lineno, stamp, out)
+            ev.tentative = alone and stamp is None and not m.group('tag')
             self._report()
             ev.trigger = {'name': m.group('name').strip(), 'pid': None, 'gfp_mask': None,
                           'order': _int(_P['order'].search(msg, m.end())),

@@ -414,6 +414,26 @@ def test_a_header_cut_after_the_name_keeps_the_trigger_only_with_a_kernel_prefix
     assert parse('Then the java process invoked oom-killer\nmy script invoked oom-killer') == []
 
 
+def test_a_bare_one_word_header_line_counts_only_when_more_of_a_report_follows():
+    # a post's title, then prose: no event
+    assert parse('java invoked oom-killer\n\nWe saw this twice last week.') == []
+    # a line that is only "NAME invoked oom-killer", then the rest of the report: its trigger
+    ev = one('```text\nycsb_bench invoked oom-killer\n'
+             'oom-kill:constraint=CONSTRAINT_MEMORY_POLICY,nodemask=1,cpuset=/,mems_allowed=0-1,global_oom\n```')
+    assert (ev['trigger']['name'], ev['kind'], ev['victim']) == ('ycsb_bench', 'mempolicy', None)
+    ev = one('The logs showed:\n\ndockerd invoked oom-killer\n\nand later:\n\n'
+             'Out of memory: Killed process 35944 (java) total-vm:9kB, anon-rss:5kB, file-rss:0kB')
+    assert (ev['trigger']['name'], ev['victim']['pid']) == ('dockerd', 35944)
+    # a title, then the stamped report: one event, the report's own
+    ev = one('mysqld invoked oom-killer\n'
+             '[ 12.300000] mysqld invoked oom-killer: gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0\n'
+             '[ 12.400000] Out of memory: Killed process 5 (mysqld) total-vm:9kB, anon-rss:5kB, file-rss:0kB')
+    assert (ev['trigger']['gfp_mask'], ev['victim']['pid']) == ('0x100cca', 5)
+    # more than one word before "invoked" is prose: the kill stands alone
+    ev = one('Why mysqld invoked oom-killer\nOut of memory: Killed process 5 (mysqld) total-vm:9kB, anon-rss:5kB')
+    assert ev['trigger'] is None and ev['victim']['pid'] == 5
+
+
 def test_a_mail_kept_quoted_printable_is_decoded_and_its_soft_breaks_joined():
     ev = one('Content-Transfer-Encoding: quoted-printable\n'
              '[=E2=80=A6]\n'
