@@ -70,6 +70,8 @@ _JSON_BYTES_MARK = oom_scan.JSON_BYTES_MARK.decode('ascii')
 _TAIL_LINES = 10
 # A report (header to kill line) longer than this is a damaged log, not one report.
 _MAX_REPORT_LINES = 200000
+# Kill lines without a stamp remembered between two headers (see _Messages.bare_kills).
+_MAX_BARE_KILLS = 4096
 # The header's own "CPU: N PID: P Comm:" line is printed by the same dump, within this many seconds
 # of it; one stamped later is another dump's (a page allocation stall after dropped printk lines).
 _SAME_DUMP_SECONDS = 2.0
@@ -173,10 +175,13 @@ _P = {
     # the current task as dump_stack() names it: x86 and most others, 2.6's x86, s390 before 3.x
     'cpu': re.compile(r'(?:CPU: \d+ (?:UID: \d+ )?PID: (\d+) Comm: |Pid: (\d+), comm: |^Process .+? \(pid: (\d+), )'),
     'summary': re.compile(r'oom-kill: ?constraint=(?P<c>CONSTRAINT_[A-Z_]+)(?=,|$|\s)'),
-    'summary_memcg': re.compile(r',oom_memcg=(.*?)(?=,task_memcg=|,task=|$)'),
-    'summary_task_memcg': re.compile(r',task_memcg=(.*?)(?=,task=|$)'),
+    # the kernel prints no space after these commas; a line retyped by hand or joined again after a
+    # wrap at a comma has one
+    'summary_memcg': re.compile(r',\s*oom_memcg=(.*?)\s*(?=,\s*task_memcg=|,\s*task=|$)'),
+    'summary_global': re.compile(r',\s*global_oom\b'),
+    'summary_task_memcg': re.compile(r',\s*task_memcg=(.*?)\s*(?=,\s*task=|$)'),
     # uid as printed (%d: a process of uid 4294967294 shows -2 here)
-    'summary_task': re.compile(r',task=(.*),pid=(\d+),uid=(-?\d+)(?![\d,])'),
+    'summary_task': re.compile(r',\s*task=(.*),\s*pid=(\d+),\s*uid=(-?\d+)(?![\d,])'),
     'selection': re.compile(r'[Kk]ill process +(?P<pid>\d+) +\((?P<name>.*?)\) score '),
     # the kernel prints one space before the pid and the name; hand-aligned pastes have more
     'kill': re.compile(r'[Kk]illed process +(?P<pid>\d+)(?:, UID (?P<uid>\d+),)? +'
@@ -796,6 +801,9 @@ class _Messages(object):
         self.group_next = None
         # (pid, name, sizes, stamp) of the last kill line: the same again is the same kill pasted twice
         self.last_kill = None
+        # the same keys of kill lines without a stamp since the last header: with no header between
+        # them, the same pid, name and sizes again is one kill quoted twice
+        self.bare_kills = set()
 
     @property
     def wants_all(self):
@@ -902,6 +910,7 @@ class _Messages(object):
             ev = self._open(lineno, stamp, out)
             self._report()
             self._header(ev, msg, m)
+            self.bare_kills.clear()
             return True
         m = _P['header_bare'].match(msg)
         alone = m is not None and not prefixed and m.end() == len(msg.rstrip()) and ' ' not in m.group('name').strip()
@@ -913,6 +922,7 @@ class _Messages(object):
             ev = self._open(lineno, stamp, out)
             ev.tentative = alone and stamp is None and not m.group('tag')
             self._report()
+            self.bare_kills.clear()
             ev.trigger = {'name': m.group('name').strip(), 'pid': None, 'gfp_mask': None,
                           'order': _int(_P['order'].search(msg, m.end())),
                           'oom_score_adj': _int(_P['score_adj_eq'].search(msg, m.end()))}
@@ -954,7 +964,14 @@ class _Messages(object):
                 return True
             fields = self._victim_fields(msg, m)
             key = (fields['pid'], fields['name'], fields['total_vm_kb'], fields['anon_rss_kb'], _stamp_key(stamp))
-            again = key == self.last_kill and key[-1] is not None and key[3] is not None
+            if key[3] is None:
+                again = False
+            elif key[-1] is None:
+                again = key in self.bare_kills
+                if len(self.bare_kills) < _MAX_BARE_KILLS:
+                    self.bare_kills.add(key)
+            else:
+                again = key == self.last_kill
             opened_by_selection = ev is not None and ev.victim is None and ev.trigger is None and not (
                 ev.summary_seen or ev.no_killable or ev.exiting)
             if again and (ev is None or ev.victim is not None or opened_by_selection):
@@ -1208,7 +1225,7 @@ class _Messages(object):
         memcg = _P['summary_memcg'].search(msg)
         if memcg:
             ev.oom_memcg = memcg.group(1)
-        elif ',global_oom' in msg:
+        elif _P['summary_global'].search(msg):
             ev.global_hint = True
         task_memcg = _P['summary_task_memcg'].search(msg)
         if task_memcg:

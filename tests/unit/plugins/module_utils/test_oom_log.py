@@ -316,6 +316,18 @@ def test_constraint_none_with_oom_memcg_is_a_cgroup_oom():
     assert one(summary % 'global_oom,task_memcg=/,')['kind'] == 'global'
 
 
+def test_oom_kill_line_retyped_or_wrapped_with_spaces_after_its_commas():
+    # retyped by hand ("CONSTRAINT_NONE, global_oom,") and wrapped at a comma onto an indented line
+    ev = one('15:17:28 kernel: oom-kill:constraint=CONSTRAINT_NONE, global_oom,\n'
+             '                 task_memcg=/init.scope, task=find-anagrams, pid=3524, uid=1000')
+    assert (ev['kind'], ev['task_memcg'], ev['victim']['pid'], ev['victim']['name'], ev['victim']['uid']) == \
+        ('global', '/init.scope', 3524, 'find-anagrams', 1000)
+    ev = one('oom-kill:constraint=CONSTRAINT_MEMCG, nodemask=(null), cpuset=/, mems_allowed=0, oom_memcg=/app, '
+             'task_memcg=/app/x, task=runc:[2:INIT], pid=8, uid=1000')
+    assert (ev['oom_memcg'], ev['task_memcg'], ev['victim']['name'], ev['victim']['uid']) == \
+        ('/app', '/app/x', 'runc:[2:INIT]', 1000)
+
+
 def test_line_chopped_by_the_pager_loses_its_partial_last_field():
     # journalctl's pager (less -S) marks a line cut at the screen's edge with '>'
     ev = one('oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,'
@@ -536,6 +548,18 @@ def test_a_log_quoted_twice_is_one_kill_but_two_kills_without_sizes_stay_two():
     assert len(parse(block + block.replace('03:14:50', '03:14:51'))) == 2
     line = 'Jul 19 05:19:24 asl131 kernel: Out of Memory: Killed process 2368 (jserver).\n'
     assert len(parse(line + line)) == 2
+
+
+def test_an_unstamped_kill_line_quoted_again_before_any_header_is_one_kill():
+    a = ('Out of memory: Killed process 179407 (python) total-vm:1300024kB, anon-rss:453436kB, file-rss:2944kB, '
+         'shmem-rss:0kB, UID:0 pgtables:1288kB oom_score_adj:0\n\n')
+    b = 'Killed process 179325 (python) total-vm:1300028kB, anon-rss:455484kB, file-rss:2816kB, shmem-rss:0kB\n\n'
+    header = 'python invoked oom-killer: gfp_mask=0x140dca(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0\n'
+    events = parse(a + b + a + header)
+    assert [e['victim'] and e['victim']['pid'] for e in events] == [179407, 179325, None]
+    # a header between them: each its own invocation's kill
+    events = parse(header + a + header + a)
+    assert [e['victim']['pid'] for e in events] == [179407, 179407]
 
 
 @pytest.mark.parametrize('after', ['```', 'and then the pod restarted'])
