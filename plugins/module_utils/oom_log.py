@@ -79,6 +79,9 @@ _SAME_DUMP_SECONDS = 2.0
 _COMM_LEN = 15
 # A wrapped line was long; shorter lines are not taken as cut by a mail client or terminal.
 _WRAP_MIN = 60
+# printk keeps at most 1 KiB of one message (less its own header): pieces of a wrapped line are
+# joined up to this length, and longer text after a line is not its rest.
+_MESSAGE_MAX = 1024
 # Terminal width at which a copied log is cut without regard to words.
 _TERMINAL_WIDTH = 80
 
@@ -571,6 +574,8 @@ class _Lines(object):
         """True when `msg` is the rest of the pending line, cut by a mail client or a terminal."""
         if prefixed:
             return False        # a line with a prefix of its own is a record of its own
+        if len(pending.msg) + len(msg) > _MESSAGE_MAX:
+            return False        # no kernel message is this long: text pasted after it
         text = msg.lstrip()
         if text.startswith('oom-killer:') and pending.msg.rstrip().endswith(' invoked'):
             return True         # a header a mailer broke right after "invoked"

@@ -571,6 +571,16 @@ def test_an_excerpt_cut_after_the_oom_kill_line_names_its_victim_whatever_follow
     assert (ev['victim']['pid'], ev['victim']['name'], ev['victim']['uid'], ev['kind']) == (11638, 'uwsgi', 0, 'memcg')
 
 
+def test_text_longer_than_a_kernel_message_is_not_the_rest_of_a_line():
+    kill = '[ 9.0] Out of memory: Killed process 5 (a) total-vm:1kB, anon-rss:1kB, file-rss:0kB, shmem-rss:0kB,\n'
+    # a wrapped piece is joined ...
+    assert one(kill + '  UID:1234 pgtables:4kB oom_score_adj:0')['victim']['uid'] == 1234
+    # ... but not past printk's 1 KiB: pasted junk (a run of NULs, a wall of text) ends the line
+    assert one(kill + '\x00' * 1100 + ' UID:1234 pgtables:4kB oom_score_adj:0')['victim']['uid'] is None
+    junk = ''.join('more text %d, with commas,\n' % i for i in range(200))
+    assert one(kill + junk + 'UID:1234 pgtables:4kB')['victim']['uid'] is None
+
+
 def test_lines_a_mailer_broke_early_are_joined():
     ev = one('Creating journal (131072 blocks): [   31.251333] mkfs.ext4 invoked\n'
              'oom-killer: gfp_mask=0x101cc0(GFP_USER|__GFP_WRITE), order=0,\n'
@@ -777,22 +787,39 @@ def _search(how, monkeypatch):
         monkeypatch.setattr(oom_scan, 'STRSTR', None)
 
 
+def _hit_lines(data, hits):
+    """(line start, needle) of each hit, insisting every hit is the start of a needle."""
+    out = []
+    for at in hits:
+        needle = [n for n in NEEDLES if data.startswith(n, at)]
+        assert len(needle) == 1, (at, data[at:at + 20])
+        out.append((data.rfind(b'\n', 0, at) + 1, needle[0]))
+    return out
+
+
+def _needle_lines(data, start, end):
+    """(line start, needle) for each needle wholly inside data[start:end], once per line."""
+    return sorted({(data.rfind(b'\n', 0, i) + 1, n) for n in NEEDLES for i in range(start, end - len(n) + 1)
+                   if data.startswith(n, i)})
+
+
 @pytest.mark.parametrize('how', ['strstr', 'memmem', 'python'])
-def test_anchor_hits_are_exactly_those_of_the_needles(how, monkeypatch):
+def test_anchor_hits_are_one_per_needle_and_line_that_holds_it(how, monkeypatch):
     _search(how, monkeypatch)
     text = '\n'.join(NEAR_MISSES + ['Killed process 5 (a)', 'oom-killoom-kill', 'KilledKilled process 6 (b)',
-                                    'x invoked oom-killer: gfp_mask=0x0', 'Killed']) + '\n'
+                                    'x invoked oom-killer: gfp_mask=0x0', 'Killed', 'Killed ' * 50]) + '\n'
     data = text.encode('ascii') * 3
-    want = sorted(i for n in NEEDLES for i in range(len(data)) if data.startswith(n, i))
-    assert anchors(data, 0, len(data), SCAN_NEEDLES) == want
+    hits = anchors(data, 0, len(data), SCAN_NEEDLES)
+    assert hits == sorted(hits) and sorted(_hit_lines(data, hits)) == _needle_lines(data, 0, len(data))
     # bounds: only hits wholly inside data[start:end]
     start, end = data.index(b'oom-killoom'), data.index(b'oom-killoom') + 12
     assert anchors(data, start, end, SCAN_NEEDLES) == [start]
     # a hit that starts inside but ends past `end` is not one; nor is one that starts before `start`
     assert anchors(data, start, start + 8, SCAN_NEEDLES) == [start]
-    assert anchors(data, start, start + 7, SCAN_NEEDLES) == [] and anchors(data, start + 1, end, SCAN_NEEDLES) == []
+    assert anchors(data, start, start + 7, SCAN_NEEDLES) == [] and anchors(data, start + 1, start + 9, SCAN_NEEDLES) == []
     # a buffer that is not bytes (a bytearray from another reader) takes CPython's own search
-    assert anchors(bytearray(data), 0, len(data), SCAN_NEEDLES) == want
+    hits = anchors(bytearray(data), 0, len(data), SCAN_NEEDLES)
+    assert sorted(_hit_lines(data, hits)) == _needle_lines(data, 0, len(data))
 
 
 @pytest.mark.parametrize('how', ['strstr', 'memmem', 'python'])
@@ -809,11 +836,13 @@ def test_libc_and_python_search_agree_on_every_fixture(monkeypatch):
     if oom_scan.MEMMEM is None:
         pytest.skip('the C library has no memmem(3) reachable through ctypes here')
     data = b''.join(open(p, 'rb').read() for p in sorted(glob.glob(os.path.join(FIXTURES, '*.log'))))
-    fast = anchors(data, 3, len(data) - 5, SCAN_NEEDLES)
+    start, end = 3, len(data) - 5
+    fast = _hit_lines(data, anchors(data, start, end, SCAN_NEEDLES))
+    assert sorted(fast) == _needle_lines(data, start, end) and len(fast) > 500
     monkeypatch.setattr(oom_scan, 'STRSTR', None)
-    assert fast == anchors(data, 3, len(data) - 5, SCAN_NEEDLES) and len(fast) > 500
+    assert _hit_lines(data, anchors(data, start, end, SCAN_NEEDLES)) == fast
     monkeypatch.setattr(oom_scan, 'MEMMEM', None)
-    assert fast == anchors(data, 3, len(data) - 5, SCAN_NEEDLES)
+    assert sorted(_hit_lines(data, anchors(data, start, end, SCAN_NEEDLES))) == sorted(fast)
 
 
 def test_large_chunks_keep_line_numbers_and_agree_with_lines():
