@@ -70,6 +70,9 @@ _JSON_BYTES_MARK = oom_scan.JSON_BYTES_MARK.decode('ascii')
 _TAIL_LINES = 10
 # A report (header to kill line) longer than this is a damaged log, not one report.
 _MAX_REPORT_LINES = 200000
+# A report opened by a line that may be no report's (see _Event.tentative) ends this many lines
+# on if nothing of a report came.
+_TENTATIVE_LINES = 2000
 # Kill lines without a stamp remembered between two headers (see _Messages.bare_kills).
 _MAX_BARE_KILLS = 4096
 # The header's own "CPU: N PID: P Comm:" line is printed by the same dump, within this many seconds
@@ -117,7 +120,7 @@ def _month(word):
 
 # Where a kernel message starts inside a line, whatever came before it.
 _ANCHOR = re.compile(
-    r' invoked oom-killer:|oom-killer: gfp_mask=|oom-kill: ?constraint=|'
+    r' invoked oom-killer:|oom-killer: gfp_mask=|oom-kill: ?constraint=|oom-kill:,cpuset=|'
     r'(?:Memory cgroup out of memory|[Oo]ut of [Mm]emory|No available memory(?: in cpuset)?)(?: \([\w ]+\))?: '
     r'(?=[Kk]ill|OOM victim)|'
     r'[Kk]ill(?:ed)? process +\d|Out of memory and no killable|Kernel panic - not syncing: |oom_reaper: |'
@@ -126,7 +129,7 @@ _ANCHOR = re.compile(
 # The start of a kill line's or a header's next field (a short line cut after a comma goes on with it)
 _FIELD_START = re.compile(r'(?:total-vm|vsz|anon-rss|file-rss|shmem-rss|pgtables|UID|oom_score_adj|order|'
                           r'nodemask|cpuset|mems_allowed|oom_memcg|task_memcg|task|pid|uid)[:=]')
-# cgroup v1's "Task in X killed as a result of limit of Y" (before 4.19), see _Messages.task_in
+# cgroup v1's "Task in X killed as a result of limit of Y" (before 4.19), see _Event.tentative
 _LIMIT_OF = oom_scan.LIMIT_OF_MARK.decode('ascii')
 _GROUP = oom_scan.GROUP_MARK.decode('ascii')          # memory.oom.group
 # How a wrapped piece of a kernel line starts (mail clients break at spaces, terminals anywhere).
@@ -161,6 +164,10 @@ _P = {
     # (a year after the time: dmesg -T in another language, "[ven. nov. 28 07:26:44 2025]")
     'local_any': re.compile(r'(?<!\w)([^\W\d_]{3,9})\.? +(\d{1,2}),? (\d\d):(\d\d):(\d\d)(\.\d+)?(?: (\d{4})\b)?'),
     'uptime_any': re.compile(r'\[\s*(\d+\.\d+)\]'),
+    # a /dev/kmsg record ("4,7005,192206114689,-;") inside a line, quoted by a program or a test
+    # words that open a quotation right before a message ('And at last "Kernel panic - not syncing: ...')
+    'prose_quote': re.compile(r'[A-Za-z]{2}[^"\'`]*\s["\'`]$'),
+    'kmsg_any': re.compile(r'(?<![\w,.])\d{1,3},\d+,(\d+),[^;\s]*;'),
     # journalctl -o verbose: the header line of an entry ("Mon 2023-01-02 03:04:05.123456 UTC [s=...;i=...;...]"),
     # whose MESSAGE= line comes a few field lines later
     'entry_head': re.compile(r'\S+ \d{4}-\d\d-\d\d \d\d:\d\d:\d\d[.,\d]* \S+ \[s=[0-9a-f]+;i=[0-9a-f]+;'),
@@ -177,7 +184,11 @@ _P = {
     'score_adj_eq': re.compile(r'oom_score_adj=(-?\d+)(?![\w.])'),
     # the current task as dump_stack() names it: x86 and most others, 2.6's x86, s390 before 3.x
     'cpu': re.compile(r'(?:CPU: \d+ (?:UID: \d+ )?PID: (\d+) Comm: |Pid: (\d+), comm: |^Process .+? \(pid: (\d+), )'),
-    'summary': re.compile(r'oom-kill: ?constraint=(?P<c>CONSTRAINT_[A-Z_]+)(?=,|$|\s)'),
+    # the kernel prints a comma after the constraint; an excerpt may end the line there or elide the
+    # rest; words after it are a post's prose ("oom-kill:constraint=CONSTRAINT_MEMCG container was")
+    # (a RHEL 7 kernel with the line backported prints no constraint at all: "oom-kill:,cpuset=")
+    'summary': re.compile(r'oom-kill:(?: ?constraint=(?P<c>CONSTRAINT_[A-Z_]+)(?=,|\s*$|\s+(?:\.\.|\[|\(|\S+[=:]))|'
+                          r'(?=,cpuset=))'),
     # the kernel prints no space after these commas; a line retyped by hand or joined again after a
     # wrap at a comma has one
     'summary_memcg': re.compile(r',\s*oom_memcg=(.*?)\s*(?=,\s*task_memcg=|,\s*task=|$)'),
@@ -326,28 +337,18 @@ def _stamp_key(stamp):
     return stamp.match.group(0) if stamp.match is not None else None
 
 
-def _joins(ev, stamp, *taken):
-    """True when a line that would open an event belongs to the open one, ev.
-
-    There must be an open event, it must not have any of the parts named in `taken` yet (the
-    attributes of _Event this line would set: a second kill line is a second kill), and the line
-    must not be stamped well before ev's header.  Nothing of a report is printed before its
-    header, so such a line is another machine's or another boot's log pasted after it (a small step
-    back is lines pasted newest first).  An event opened by another line (an `oom-kill:` line, a
-    selection) is left to the order of the lines.
-    """
-    if ev is None or any(getattr(ev, part) for part in taken):
-        return False
-    if ev.trigger is None or ev.stamp is None or stamp is None or ev.stamp.uptime is None or stamp.uptime is None:
-        return True
-    return stamp.uptime >= ev.stamp.uptime - _SAME_DUMP_SECONDS
-
-
 def _trigger_name(pre):
     """The process name just before ' invoked oom-killer', out of whatever prefix precedes it."""
     seps = ('] ', ': ', '| ', '" ', '\t', 'MESSAGE=', ': "', ':"', '="')     # the last three open a quoted value
     cut = max([pre.rfind(sep) + len(sep) for sep in seps if sep in pre] or [0])
+    bracket = pre.rfind(']') + 1
+    if cut < bracket < len(pre.rstrip()) and '[' not in pre[bracket:]:
+        cut = bracket       # a prefix glued to the name ("[63651.040008s][pid:2912,cpu3,sh]sh")
+    if ';' in pre:
+        cut = max([cut] + [m.end() for m in _P['kmsg_any'].finditer(pre)])
     name = pre[cut:].strip()
+    if name[:1] in ('"', "'", '`') and name[:1] not in name[1:]:
+        name = name[1:]     # the opening quote of a string or of Markdown code the line was put in
     if name[:1] == '<' and name[2:3] == '>' and name[1:2].isdigit():
         # a printk level marker that another CPU's line left in the middle of this one ("<4>cc1")
         name = name[3:]
@@ -376,6 +377,9 @@ def _stamp_in(prefix):
     """A stamp read from a prefix of no known shape: the first time stamp written anywhere in it."""
     up = _P['uptime_any'].search(prefix)
     uptime = float(up.group(1)) if up else None
+    if up is None:
+        up = _P['kmsg_any'].search(prefix)
+        uptime = int(up.group(1)) / 1000000.0 if up else None
     for kind in ('iso', 'ctime', 'syslog', 'local'):
         m = _P[kind + '_any'].search(prefix)
         if m and (kind != 'local' or _month(m.group(1))):
@@ -576,6 +580,8 @@ class _Lines(object):
             return False        # a line with a prefix of its own is a record of its own
         if len(pending.msg) + len(msg) > _MESSAGE_MAX:
             return False        # no kernel message is this long: text pasted after it
+        if pending.msg.endswith('\\') and msg.strip():
+            return True         # a line its poster continued with a backslash, as in a shell
         text = msg.lstrip()
         if text.startswith('oom-killer:') and pending.msg.rstrip().endswith(' invoked'):
             return True         # a header a mailer broke right after "invoked"
@@ -597,6 +603,8 @@ class _Lines(object):
     @staticmethod
     def _join(pending, msg, quoted):
         head = pending.msg
+        if head.endswith('\\'):
+            return head[:-1] + msg.lstrip()
         if pending.raw_len == _TERMINAL_WIDTH and not quoted and head[-1:] != ' ' and msg[:1] != ' ':
             return head + msg       # a terminal cuts at its width, words or not; a mailer at a space
         text = msg.lstrip()
@@ -632,6 +640,11 @@ class _Lines(object):
                 name = _trigger_name(head)
                 start = len(head) - len(name) if name else start + 1
             pre = msg[:start]
+            if stamp is None and msg.startswith(('Kernel panic', 'Out of memory and'), start) \
+                    and _P['prose_quote'].search(pre):
+                # a post that tells of a panic or of nothing left to kill, quoting the kernel's words,
+                # is no log of one (a kill line quoted so is taken: it names what the kernel killed)
+                return None, None, False
             if pre.strip():
                 tag = _P['prog_tag'].search(pre)
                 if tag and tag.group(1) != 'kernel' and 'kernel' not in pre:
@@ -689,6 +702,10 @@ class _Lines(object):
 
     @staticmethod
     def _after_prog(line, m, kind):
+        if m.group('prog') == 'oom-killer':
+            # 2.6.x's header names no task ("oom-killer: gfp_mask=0xd0"); a syslog that keeps no
+            # "kernel:" tag took its first word for a program's name
+            return line[m.start('prog'):], _Stamp(kind, m, host=m.group('host')), None
         end = m.end()
         a = _P['after_prog'].match(line, end)
         uptime = a.group(1)
@@ -763,11 +780,12 @@ def _strings(value):
 _EVENT_START = (
     ('trigger', None), ('trigger_pid_seen', False), ('victim', None), ('constraint', None), ('oom_memcg', None),
     ('task_memcg', None), ('summary_task', None), ('memcg_hint', False), ('global_hint', False), ('scope_hint', None),
-    ('no_killable', False), ('panic', False), ('summary_seen', False), ('selection_seen', False), ('exiting', None),
+    ('no_killable', False), ('panic', False), ('summary_seen', False), ('selection_seen', 0), ('exiting', None),
     ('group', None), ('tasks', None), ('task_cols', None), ('meminfo', None), ('memcg_stats', None),
     ('task_in_pieces', None),
-    # opened by a bare "NAME invoked oom-killer" line without a kernel prefix: an event only when
-    # more of a report follows it (see _Messages._close)
+    # opened by a bare "NAME invoked oom-killer" line without a kernel prefix, or by cgroup v1's
+    # "Task in X killed as a result of limit of Y" without a header: an event only when more of a
+    # report follows it (see _Messages._close)
     ('tentative', False),
     # which multi-line block the next continuation line belongs to: None, 'meminfo', 'stats'
     ('block', None),
@@ -785,6 +803,12 @@ class _Event(object):
             setattr(self, name, value)
 
 
+def _unconfirmed(ev):
+    """True for a tentative event (see _Event.tentative) that nothing of a report has joined yet."""
+    return ev.tentative and ev.victim is None and not (
+        ev.summary_seen or ev.selection_seen or ev.no_killable or ev.panic or ev.exiting or ev.trigger_pid_seen)
+
+
 class _Messages(object):
     """State machine over kernel messages; see the module docstring for the event rules."""
 
@@ -797,9 +821,6 @@ class _Messages(object):
         self.tail = 0
         # victims of recent events by pid, for an oom_reaper line that comes late
         self.recent = {}
-        # (line number, message) of the last cgroup v1 "Task in X killed as a result of limit of Y"
-        # line outside a report: it belongs to an event opened on the very next line
-        self.task_in = None
         # (line number, cgroup) of a memory.oom.group line that came before any kill of its
         # invocation (an excerpt cut right before it, or lines put in another order): the kill on
         # the very next line starts that group's event
@@ -819,14 +840,34 @@ class _Messages(object):
         done = self._close()
         return [done] if done else []
 
+    def _joins(self, ev, stamp, *taken):
+        """True when a line that would open an event belongs to the open one, ev.
+
+        There must be an open event, it must not have any of the parts named in `taken` yet (the
+        attributes of _Event this line would set: a second kill line is a second kill), and the line
+        must not be stamped well before ev's header: by the kernel's uptime where both lines show
+        it, else by their wall-clock time.  Nothing of a report is printed before its header, so
+        such a line is another machine's, another boot's or another day's log pasted after it (a
+        small step back is lines pasted newest first).  An event opened by another line (an
+        `oom-kill:` line, a selection) is left to the order of the lines.
+        """
+        if ev is None or any(getattr(ev, part) for part in taken):
+            return False
+        if ev.trigger is None or ev.stamp is None or stamp is None:
+            return True
+        if ev.stamp.uptime is not None and stamp.uptime is not None:
+            return stamp.uptime >= ev.stamp.uptime - _SAME_DUMP_SECONDS
+        self.clock.fill(ev.stamp)
+        self.clock.fill(stamp)
+        if ev.stamp.epoch is not None and stamp.epoch is not None:
+            return stamp.epoch >= ev.stamp.epoch - _SAME_DUMP_SECONDS
+        return True
+
     def _open(self, lineno, stamp, out):
         done = self._close()
         if done:
             out.append(done)
         self.event = ev = _Event(lineno, stamp)
-        if self.task_in is not None and self.task_in[0] == lineno - 1:
-            self._task_in(ev, self.task_in[1])
-        self.task_in = None
         return ev
 
     def _close(self):
@@ -836,9 +877,8 @@ class _Messages(object):
         self.tail = 0
         if ev is None:
             return None
-        if ev.tentative and ev.victim is None and not (
-                ev.summary_seen or ev.selection_seen or ev.no_killable or ev.panic or ev.exiting or ev.trigger_pid_seen):
-            return None         # a bare "X invoked oom-killer" that nothing of a report followed
+        if _unconfirmed(ev):
+            return None         # a bare "X invoked oom-killer" or a "Task in" line that no report followed
         return self._value(ev)
 
     def _report(self):
@@ -861,7 +901,8 @@ class _Messages(object):
                     out.append(done)
         if self.in_report:
             self.report_lines += 1
-            if self.report_lines > _MAX_REPORT_LINES:
+            ev = self.event
+            if self.report_lines > (_TENTATIVE_LINES if ev is not None and _unconfirmed(ev) else _MAX_REPORT_LINES):
                 done = self._close()
                 if done:
                     out.append(done)
@@ -891,9 +932,15 @@ class _Messages(object):
                 else:
                     self.group_next = (lineno, m.group(1))
                 return out
-        if _LIMIT_OF in msg and (ev is None or not self.wants_all or ev.victim is not None):
-            # outside a report, or after its kill line: the next invocation's (dmesg | grep -i kill)
-            self.task_in = (lineno, msg)
+        if _LIMIT_OF in msg and (ev is None or not self.wants_all or ev.victim is not None) \
+                and _P['task_in'].search(msg):
+            # outside a report, or after its kill line: the next invocation's, whose header the excerpt
+            # lacks (`dmesg | grep -i kill`, or a paste that starts here); its event only when a
+            # selection or kill follows, past the cgroup's usage, stats and task table
+            ev = self._open(lineno, stamp, out)
+            ev.tentative = True
+            self._task_in(ev, msg)
+            self._report()
         elif ev is not None:
             if 'oom_reaper:' in msg:
                 self._reaper(msg)
@@ -907,15 +954,19 @@ class _Messages(object):
         m = _P['header'].search(msg) or _P['header_old'].search(msg)
         if m:
             ev = self.event
-            if ev is not None and ev.victim is None and ev.trigger is not None and _same_record(ev.stamp, stamp) \
-                    and ev.trigger['gfp_mask'] == m.group('gfp'):
-                # the same header again, same kernel stamp: one report pasted twice (a summary, then in full)
+            if ev is not None and ev.victim is None and ev.trigger is not None \
+                    and ev.trigger['gfp_mask'] == m.group('gfp') and (_same_record(ev.stamp, stamp) or (
+                        (ev.stamp is None) != (stamp is None) and ev.trigger['name'] == _trigger_name(msg[:m.start()])
+                        and not (ev.summary_seen or ev.selection_seen or ev.no_killable or ev.panic or ev.exiting))):
+                # the same header again, same kernel stamp: one report pasted twice (a summary, then in
+                # full); or right after the same header without a stamp (a record and its message)
                 self._report()
                 return True
             ev = self._open(lineno, stamp, out)
             self._report()
             self._header(ev, msg, m)
             self.bare_kills.clear()
+            self.last_kill = None
             return True
         m = _P['header_bare'].match(msg)
         alone = m is not None and not prefixed and m.end() == len(msg.rstrip()) and ' ' not in m.group('name').strip()
@@ -928,6 +979,7 @@ class _Messages(object):
             ev.tentative = alone and stamp is None and not m.group('tag')
             self._report()
             self.bare_kills.clear()
+            self.last_kill = None
             ev.trigger = {'name': m.group('name').strip(), 'pid': None, 'gfp_mask': None,
                           'order': _int(_P['order'].search(msg, m.end())),
                           'oom_score_adj': _int(_P['score_adj_eq'].search(msg, m.end()))}
@@ -939,7 +991,7 @@ class _Messages(object):
                 # the kill line came first: lines pasted newest first (journalctl -r)
                 self._summary(ev, msg[m.start():], m)
                 return True
-            if not _joins(ev, stamp, 'summary_seen', 'victim', 'selection_seen', 'no_killable'):
+            if not self._joins(ev, stamp, 'summary_seen', 'victim', 'selection_seen', 'no_killable'):
                 ev = self._open(lineno, stamp, out)
                 self._report()
             self._summary(ev, msg[m.start():], m)
@@ -962,21 +1014,22 @@ class _Messages(object):
                 return False
             ev = self.event
             pid = int(m.group('pid'))
-            if _joins(ev, stamp) and ev.group is not None and ev.victim is not None:
+            if self._joins(ev, stamp) and ev.group is not None and ev.victim is not None:
                 if all(v['pid'] != pid for v in ev.victims):
                     ev.victims.append(self._victim(ev, msg, m))
                 self.tail = _TAIL_LINES
                 return True
             fields = self._victim_fields(msg, m)
             key = (fields['pid'], fields['name'], fields['total_vm_kb'], fields['anon_rss_kb'], _stamp_key(stamp))
+            last = self.last_kill
             if key[3] is None:
                 again = False
-            elif key[-1] is None:
-                again = key in self.bare_kills
-                if len(self.bare_kills) < _MAX_BARE_KILLS:
-                    self.bare_kills.add(key)
+            elif last is not None and key[:4] == last[:4] and (key[-1] == last[-1] or None in (key[-1], last[-1])):
+                again = True        # the same line again, or the same record with and without its stamp
             else:
-                again = key == self.last_kill
+                again = key[-1] is None and key in self.bare_kills
+            if key[3] is not None and key[-1] is None and len(self.bare_kills) < _MAX_BARE_KILLS:
+                self.bare_kills.add(key)
             opened_by_selection = ev is not None and ev.victim is None and ev.trigger is None and not (
                 ev.summary_seen or ev.no_killable or ev.exiting)
             if again and (ev is None or ev.victim is not None or opened_by_selection):
@@ -989,7 +1042,7 @@ class _Messages(object):
                 self.tail = _TAIL_LINES if self.event is not None else 0
                 return True
             self.last_kill = key
-            if not _joins(ev, stamp, 'victim', 'no_killable', 'exiting'):
+            if not self._joins(ev, stamp, 'victim', 'no_killable', 'exiting'):
                 ev = self._open(lineno, stamp, out)
             ev.victim = self._victim(ev, msg, m, fields)
             ev.victims.append(ev.victim)
@@ -1004,9 +1057,15 @@ class _Messages(object):
         m = _P['selection'].search(msg)
         if m:
             ev = self.event
-            if not _joins(ev, stamp, 'selection_seen', 'victim'):
+            pid = int(m.group('pid'))
+            if ev is not None and ev.victim is None and ev.selection_seen == pid and ev.trigger is None \
+                    and (ev.stamp is None) != (stamp is None):
+                # the same selection again, once with a stamp and once without (a record and its
+                # message); two bare ones are two invocations of an old kernel on a victim still dying
+                return True
+            if not self._joins(ev, stamp, 'selection_seen', 'victim'):
                 ev = self._open(lineno, stamp, out)
-            ev.selection_seen = True
+            ev.selection_seen = pid
             self._kind_from_message(ev, msg[:m.start()])
             self._report()
             return True
@@ -1016,7 +1075,7 @@ class _Messages(object):
         """"no killable processes", an OOM panic, "OOM victim N is already exiting"."""
         ev = self.event
         if 'no killable' in msg and 'Out of memory and no killable' in msg:
-            if not _joins(ev, stamp, 'victim', 'no_killable'):
+            if not self._joins(ev, stamp, 'victim', 'no_killable'):
                 ev = self._open(lineno, stamp, out)
             ev.no_killable = True
             # before 4.19 (and on some vendor kernels) the kernel panics with this very message,
@@ -1025,7 +1084,7 @@ class _Messages(object):
                 ev.panic = ev.global_hint = True
         elif 'panic' in msg and 'not syncing' in msg and (
                 'ut of memory' in msg or 'deadlocked on memory' in msg or 'no killable' in msg):
-            if not _joins(ev, stamp):
+            if not self._joins(ev, stamp):
                 ev = self._open(lineno, stamp, out)
             ev.panic = True
             if 'system-wide panic_on_oom' in msg or 'deadlocked on memory' in msg or 'no killable' in msg:
@@ -1040,7 +1099,7 @@ class _Messages(object):
                 return False
             if ev is not None and ev.group is not None:
                 return True         # a member of a memory.oom.group kill that is dying already
-            if not _joins(ev, stamp, 'victim', 'exiting'):
+            if not self._joins(ev, stamp, 'victim', 'exiting'):
                 ev = self._open(lineno, stamp, out)
             ev.exiting = {'pid': int(m.group(1)), 'name': m.group(2).strip() or None}
             self._kind_from_message(ev, msg[:m.start()])
@@ -1054,12 +1113,15 @@ class _Messages(object):
     def _task_in(ev, text):
         m = _P['task_in'].search(text)
         if m:
-            ev.task_memcg = ev.task_memcg or m.group('task')
-            if m.group('limit') == 'host':
+            # a path with a space in it is a line cut inside the path and joined again, or text
+            # after it (a comment of the file it was quoted in): not the path, so none
+            task, limit = (None if ' ' in path else path for path in m.group('task', 'limit'))
+            ev.task_memcg = ev.task_memcg or task
+            if limit == 'host':
                 # Alibaba Cloud Linux names the whole machine's limit "host": a global OOM
                 ev.global_hint = True
             else:
-                ev.oom_memcg = ev.oom_memcg or m.group('limit')
+                ev.oom_memcg = ev.oom_memcg or limit
                 ev.memcg_hint = True
         return m is not None
 

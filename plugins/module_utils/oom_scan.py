@@ -22,11 +22,16 @@ try:
 except ImportError:     # a Python built without libffi
     ctypes = None
 
+# cgroup v1's "Task in X killed as a result of limit of Y" (before 4.19) and memory.oom.group's
+# "Tasks in X are going to be killed"; oom_log looks for the same words.
+LIMIT_OF_MARK = b'killed as a result of limit of'
+GROUP_MARK = b'memory.oom.group'
 # A line worth reading outside a report holds one of these: 'oom-kill' (the "invoked oom-killer"
 # header, the "oom-kill:" summary), 'Killed' (the kill line, also when a mail client wrapped it
-# right after that word) or 'ut of memory' ("Out of memory and no killable processes", the panic, a
-# selection line, "OOM victim ... is already exiting").
-NEEDLES = (b'oom-kill', b'Killed', b'ut of memory')
+# right after that word), 'ut of memory' ("Out of memory and no killable processes", the panic, a
+# selection line, "OOM victim ... is already exiting") or the "Task in" line, where a memcg report
+# pasted without its header starts (its usage, stats and task table come before the selection).
+NEEDLES = (b'oom-kill', b'Killed', b'ut of memory', LIMIT_OF_MARK)
 # journald stores non-UTF-8 messages as a list of byte values, which no substring test can see.
 JSON_BYTES_MARK = b'"MESSAGE":['
 # journalctl -o verbose prints the time in an entry's header line, a few field lines before its
@@ -35,14 +40,9 @@ VERBOSE_MESSAGE = b'MESSAGE='
 VERBOSE_HEAD_MARK = b' [s='
 ENTRY_MAX = 1 << 14
 # A line just before a hit that the reader must see with it: a "Kill process ... score" selection
-# line before its kill line, cgroup v1's "Task in X killed as a result of limit of Y" before
-# the selection line (what `dmesg | grep -i kill` leaves of a memcg report), a memory.oom.group
-# line before the kills of its group (an excerpt cut right before it), and a header a mailer broke
-# right after "invoked".
-# The last two marks are also what oom_log looks for in such a line.
-LIMIT_OF_MARK = b'killed as a result of limit of'
-GROUP_MARK = b'memory.oom.group'
-LEAD_MARKS = (b'ill process', LIMIT_OF_MARK, GROUP_MARK, b' invoked')
+# line before its kill line, a memory.oom.group line before the kills of its group (an excerpt cut
+# right before it), and a header a mailer broke right after "invoked".
+LEAD_MARKS = (b'ill process', GROUP_MARK, b' invoked')
 # How the scanner finds NEEDLES in a chunk: (needle, forward).  CPython's reverse search (rfind)
 # tests the needle's first byte and jumps len+1 bytes whenever the byte before is not in the
 # needle's bloom mask; on kernel logs that beats find() for short needles ('Killed', 'oom-kill')
@@ -65,7 +65,7 @@ LEAD_MARKS = (b'ill process', LIMIT_OF_MARK, GROUP_MARK, b' invoked')
 # grep); glibc 2.36's strstr (SSE2/AVX2 on the needle's first two bytes) 0.13-0.16 s, measured on
 # the same 256 MiB in one run with both interpreters.  CPython's search below is kept for a Python
 # without ctypes.  The scan is the sum of these passes.
-SCAN_NEEDLES = ((b'oom-kill', False), (b'Killed', False), (b'ut of memory', True))
+SCAN_NEEDLES = ((b'oom-kill', False), (b'Killed', False), (b'ut of memory', True), (LIMIT_OF_MARK, True))
 # Below this many bytes, bytes.count (a byte loop) beats copying the slice for newlines().
 _SMALL_COUNT = 4096
 # No kernel message is this long (printk's limit is 1 KiB); longer "lines" are binary junk.

@@ -252,8 +252,8 @@ def test_oom_kill_line_cgroup2_and_global():
 def test_3x_task_in_limit_of():
     ev = one('Task in /a killed as a result of limit of /b\nMemory cgroup out of memory: Kill process 4 ([x]) score 9 '
              'or sacrifice child\nKilled process 4 ([x]) total-vm:1kB, anon-rss:1kB, file-rss:0kB')
-    # the header was rate-limited: the selection line opens the event, "Task in" came before it
-    assert ev['kind'] == 'memcg' and ev['victim']['name'] == '[x]' and ev['source'] == 'test:2'
+    # the header was rate-limited (or cut off): the event starts at "Task in", the first line of it left
+    assert ev['kind'] == 'memcg' and ev['victim']['name'] == '[x]' and ev['source'] == 'test:1'
     assert (ev['task_memcg'], ev['oom_memcg']) == ('/a', '/b')
 
 
@@ -265,10 +265,24 @@ def test_dmesg_grep_kill_of_two_cgroup_v1_reports_keeps_each_task_in_line_with_i
     events = parse(report(1) + report(2))
     assert [(e['victim']['pid'], e['task_memcg'], e['oom_memcg']) for e in events] == [
         (1, '/docker/c1', '/docker/c1'), (2, '/docker/c2', '/docker/c2')]
-    # a "Task in" line with other lines between it and the next kill is no evidence for that kill
-    events = parse('Task in /a killed as a result of limit of /a\nmemory: usage 1kB, limit 1kB, failcnt 1\n'
-                   'Killed process 4 (x) total-vm:1kB, anon-rss:1kB, file-rss:0kB')
-    assert [(e['task_memcg'], e['oom_memcg']) for e in events] == [(None, None)]
+    # a paste that starts at "Task in": the cgroup's usage, stats and task table come before the kill
+    ev = one('\tTask in /docker/c1 killed as a result of limit of /docker/c1\n'
+             '\tmemory: usage 511928kB, limit 512000kB, failcnt 788433\n'
+             '\tMemory cgroup stats for /docker/c1: cache:32KB rss:507732KB\n'
+             '\t[ pid ]   uid  tgid total_vm      rss nr_ptes swapents oom_score_adj name\n'
+             '\t[30866]     0 30866   299513   115900     590   182063          -998 oom\n'
+             '\tMemory cgroup out of memory: Kill process 30866 (oom) score 0 or sacrifice child\n'
+             '\tKilled process 30866 (oom) total-vm:1198052kB, anon-rss:463592kB, file-rss:8kB')
+    assert (ev['victim']['pid'], ev['kind'], ev['task_memcg'], ev['oom_memcg']) == (30866, 'memcg', '/docker/c1', '/docker/c1')
+    # but not across a header (another report's) nor past 2000 lines of something else
+    kill = 'Killed process 4 (x) total-vm:1kB, anon-rss:1kB, file-rss:0kB'
+    events = parse('Task in /a killed as a result of limit of /a\n'
+                   'x invoked oom-killer: gfp_mask=0x0, order=0, oom_score_adj=0\n' + kill)
+    assert [(e['trigger']['name'], e['task_memcg'], e['oom_memcg']) for e in events] == [('x', None, None)]
+    events = parse('Task in /a killed as a result of limit of /a\n' + 'eth0: link up\n' * 2001 + kill)
+    assert [(e['victim']['pid'], e['task_memcg'], e['oom_memcg']) for e in events] == [(4, None, None)]
+    # a "Task in" line that nothing of a report follows is no event
+    assert parse('Task in /a killed as a result of limit of /a\nmemory: usage 1kB, limit 1kB, failcnt 1') == []
 
 
 def test_sacrificed_child_is_the_victim():
@@ -560,6 +574,78 @@ def test_an_unstamped_kill_line_quoted_again_before_any_header_is_one_kill():
     # a header between them: each its own invocation's kill
     events = parse(header + a + header + a)
     assert [e['victim']['pid'] for e in events] == [179407, 179407]
+
+
+def test_a_kill_stamped_well_before_the_open_header_by_wall_clock_is_its_own_event():
+    # rsyslog's RFC 3339 stamps, no kernel uptime: a day-old oom-kill: and kill line pasted after a header
+    events = parse('2026-09-16T05:28:18.660823+00:00 web-1 kernel: chromium invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), '
+                   'order=0, oom_score_adj=300\n'
+                   '2026-09-15T05:34:05.102898+00:00 web-1 kernel: Memory cgroup out of memory: Killed process 198991 '
+                   '(chromium) total-vm:1kB, anon-rss:105352kB, file-rss:0kB')
+    assert [(e['trigger'] and e['trigger']['name'], e['victim'] and e['victim']['pid']) for e in events] == \
+        [('chromium', None), (None, 198991)]
+    # a second later is the same report
+    ev = one('Sep 16 05:28:18 web-1 kernel: chromium invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, '
+             'oom_score_adj=300\nSep 16 05:28:19 web-1 kernel: Out of memory: Killed process 5 (chromium) '
+             'total-vm:1kB, anon-rss:1kB, file-rss:0kB')
+    assert (ev['trigger']['name'], ev['victim']['pid']) == ('chromium', 5)
+
+
+def test_kmsg_records_quoted_in_strings_with_their_messages_again():
+    # a test file: each /dev/kmsg record inside a string, its message once more as the expected value
+    text = """    message: "Out of memory: Kill process 14910 (code) score 300 or sacrifice child",
+    parse("3,7002,192203018349,-;Out of memory: Kill process 14910 (code) score 300 or sacrifice child")
+    message: "Killed process 14910 (code) total-vm:810936kB, anon-rss:10052kB, file-rss:0kB, shmem-rss:0kB",
+    parse("3,7003,192203018400,-;Killed process 14910 (code) total-vm:810936kB, anon-rss:10052kB, file-rss:0kB, shmem-rss:0kB")
+    message: "containerd invoked oom-killer: gfp_mask=0x14200ca(GFP_HIGHUSER_MOVABLE), nodemask=(null), order=0, oom_score_adj=0",
+    parse("4,7005,192206114689,-;containerd invoked oom-killer: gfp_mask=0x14200ca(GFP_HIGHUSER_MOVABLE), nodemask=(null), order=0, oom_score_adj=0")
+"""
+    first, second = parse(text)
+    assert (first['victim']['pid'], first['kind'], first['trigger']) == (14910, 'global', None)
+    assert (second['trigger']['name'], second['trigger']['gfp_mask'], second['victim']) == ('containerd', '0x14200ca', None)
+    # the record's stamp is the kernel's (microseconds since boot)
+    assert parse('x = "6,1,5000000,-;a invoked oom-killer: gfp_mask=0x0, order=0, oom_score_adj=0"')[0]['uptime'] == 5.0
+
+
+def test_round_sixteen_shapes():
+    # 2.6.x's header names no task, and a syslog without the kernel's tag took its first word for a program
+    ev = one('Nov 17 06:19:30 sleepy oom-killer: gfp_mask=0xd0\n'
+             'Nov 17 06:19:30 sleepy Out of Memory: Killed process 21982 (pickup).')
+    assert (ev['trigger']['gfp_mask'], ev['victim']['pid'], ev['kind']) == ('0xd0', 21982, None)
+    # Android's "[63651.040008s][pid:2912,cpu3,sh]" glued to the trigger's name
+    ev = one('<4>[63651.040008s][pid:2912,cpu3,sh]sh invoked oom-killer: gfp_mask=0x0, order=0, oom_score_adj=-1000')
+    assert ev['trigger']['name'] == 'sh'
+    # a comm that ends in a bracket keeps it
+    assert one('runc:[2:INIT] invoked oom-killer: gfp_mask=0xd0, order=0, oom_score_adj=997')['trigger']['name'] == \
+        'runc:[2:INIT]'
+    # a post quoting a panic in prose is no event; the kernel's own line is
+    assert parse('And at last "Kernel panic - not syncing: Out of memory and no killable processes..."') == []
+    assert one('[ 5.0] Kernel panic - not syncing: Out of memory and no killable processes...')['panic'] is True
+    # an oom-kill: line its poster continued with backslashes, as in a shell
+    ev = one('    Sep  3 10:00:05 node1 kernel: [34268134.409242] \\\n'
+             '    oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=2cc8,\\\n'
+             '    mems_allowed=0,oom_memcg=/kubepods/burstable/pod62,\\\n'
+             '    task_memcg=/kubepods/burstable/pod62/2cc8,\\\n'
+             '    task=framework,pid=3319125,uid=5000')
+    assert (ev['oom_memcg'], ev['task_memcg'], ev['victim']['pid'], ev['victim']['uid']) == \
+        ('/kubepods/burstable/pod62', '/kubepods/burstable/pod62/2cc8', 3319125, 5000)
+    # a RHEL 7 backport prints no constraint at all
+    ev = one('oom-kill:,cpuset=bbd5,mems_allowed=0-1,oom_memcg=/kubepods/pod6,task_memcg=/kubepods/pod6/bbd5,'
+             'task=runc:[2:INIT],pid=12788,uid=0')
+    assert (ev['constraint'], ev['kind'], ev['oom_memcg'], ev['victim']['pid']) == (None, 'memcg', '/kubepods/pod6', 12788)
+    # the words of a post after a constraint are no oom-kill: line
+    assert parse('oom-kill:constraint=CONSTRAINT_MEMCG container was out of memory') == []
+    assert one('oom-kill:constraint=CONSTRAINT_MEMCG ...')['constraint'] == 'CONSTRAINT_MEMCG'
+    # a cgroup path with a space in it was cut and joined again, or has text after it: none
+    ev = one('Task in /kubepods/pod9/0249 killed as a result of limit of /kubepo ds/pod9/0249\n'
+             'Memory cgroup out of memory: Kill process 5 (bash) score 0 or sacrifice child')
+    assert (ev['task_memcg'], ev['oom_memcg'], ev['kind']) == ('/kubepods/pod9/0249', None, 'memcg')
+
+
+@pytest.mark.parametrize('quote', ['"', "'", '`'])
+def test_a_trigger_name_loses_the_quote_it_was_put_in(quote):
+    ev = one('%sdockerd invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=-500%s' % (quote, quote))
+    assert ev['trigger']['name'] == 'dockerd'
 
 
 @pytest.mark.parametrize('after', ['```', 'and then the pod restarted'])
