@@ -803,10 +803,14 @@ class _Event(object):
             setattr(self, name, value)
 
 
+def _outcome_seen(ev):
+    """True once a line of ev says what the invocation did: `oom-kill:`, selection, no-killable, panic, exiting."""
+    return bool(ev.summary_seen or ev.selection_seen or ev.no_killable or ev.panic or ev.exiting)
+
+
 def _unconfirmed(ev):
     """True for a tentative event (see _Event.tentative) that nothing of a report has joined yet."""
-    return ev.tentative and ev.victim is None and not (
-        ev.summary_seen or ev.selection_seen or ev.no_killable or ev.panic or ev.exiting or ev.trigger_pid_seen)
+    return ev.tentative and ev.victim is None and not (_outcome_seen(ev) or ev.trigger_pid_seen)
 
 
 class _Messages(object):
@@ -957,7 +961,7 @@ class _Messages(object):
             if ev is not None and ev.victim is None and ev.trigger is not None \
                     and ev.trigger['gfp_mask'] == m.group('gfp') and (_same_record(ev.stamp, stamp) or (
                         (ev.stamp is None) != (stamp is None) and ev.trigger['name'] == _trigger_name(msg[:m.start()])
-                        and not (ev.summary_seen or ev.selection_seen or ev.no_killable or ev.panic or ev.exiting))):
+                        and not _outcome_seen(ev))):
                 # the same header again, same kernel stamp: one report pasted twice (a summary, then in
                 # full); or right after the same header without a stamp (a record and its message)
                 self._report()

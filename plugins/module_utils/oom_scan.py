@@ -62,9 +62,10 @@ LEAD_MARKS = (b'ill process', GROUP_MARK, b' invoked')
 # {'Kill', 'kill'}, a bytes.translate fold onto one needle and one regex alternation (7 s) were
 # no cheaper.  glibc's memmem (through ctypes, see _libc_search) takes 0.26-0.40 s per needle and
 # GiB on the same log, which made the whole module 1.3x faster (bench/oom_facts.py, 2.25x -> 1.7x of
-# grep); glibc 2.36's strstr (SSE2/AVX2 on the needle's first two bytes) 0.13-0.16 s, measured on
-# the same 256 MiB in one run with both interpreters.  CPython's search below is kept for a Python
-# without ctypes.  The scan is the sum of these passes.
+# grep); glibc 2.36's strstr (vector compares of the needle's first two bytes) 0.13-0.16 s, measured
+# on the same 256 MiB in one run with both interpreters.  The fourth needle, "killed as a result of
+# limit of", costs one such pass more, for memcg reports pasted from their "Task in" line on.
+# CPython's search below is kept for a Python without ctypes.  The scan is the sum of these passes.
 SCAN_NEEDLES = ((b'oom-kill', False), (b'Killed', False), (b'ut of memory', True), (LIMIT_OF_MARK, True))
 # Below this many bytes, bytes.count (a byte loop) beats copying the slice for newlines().
 _SMALL_COUNT = 4096
@@ -92,8 +93,8 @@ def _libc_search():
     """The C library's (memmem(3), strstr(3)) through ctypes; None for one that cannot be had or fails its check.
 
     glibc's and musl's memmem skip through text several bytes at a step (a two-byte hash for short
-    needles), about twice the speed of CPython's own search on kernel logs; glibc's strstr compares
-    16 or 32 bytes at once for the needle's first two bytes, twice as fast again (see SCAN_NEEDLES).
+    needles), about twice the speed of CPython's own search on kernel logs; glibc's strstr looks for
+    the needle's first two bytes with vector compares, twice as fast again (see SCAN_NEEDLES).
     strstr stops at a NUL byte, so anchors() gives it only text without one.
     """
     if ctypes is None:
