@@ -1429,7 +1429,7 @@ def parse_lines(lines, details=(), year=None, boot_time=None, ref_time=None):
 
 
 def parse_stream(stream, details=(), year=None, boot_time=None, ref_time=None, end=None, stats=None,
-                 chunk_size=1 << 20):
+                 chunk_size=oom_scan.CHUNK):
     """Like parse_lines, for a binary file object (plain or compressed): jumps from needle to needle.
 
     Reads fixed-size chunks, so memory stays at a few chunk sizes whatever the file size.

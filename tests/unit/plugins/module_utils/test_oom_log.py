@@ -843,6 +843,14 @@ def test_stream_chunks_and_segments_agree(chunk):
     assert all(int(e['source'][2:]) <= stats['lines'] for e in first)
 
 
+@pytest.mark.parametrize('chunk', [1, 7, 64, 4096])
+def test_a_verbose_entry_header_in_the_chunk_before_its_message_still_stamps_it(chunk):
+    data = open(glob.glob(os.path.join(FIXTURES, '432-*.log'))[0], 'rb').read()
+    want = [(e['epoch'], e['line']) for e in oom_log.parse_lines(data.decode('utf-8').splitlines())]
+    assert want[0][0] is not None
+    assert [(e['epoch'], e['line']) for e in oom_log.parse_stream(io.BytesIO(data), chunk_size=chunk)] == want
+
+
 # --- the chunk scan of parse_stream ---------------------------------------------------------
 
 NEAR_MISSES = [
