@@ -281,8 +281,7 @@ class Scan(object):
         if not data[start:start + 64].lstrip().startswith(VERBOSE_MESSAGE):
             return
         if start >= ENTRY_MAX:
-            text, start = data, start
-            lo = start - ENTRY_MAX
+            text, lo = data, start - ENTRY_MAX
         else:
             before = self.recent if before is None else before
             text = before[len(before) - (ENTRY_MAX - start):] + data[:start]
