@@ -45,6 +45,11 @@ def parse(text, **kw):
     return events
 
 
+def who(events):
+    """(trigger name, victim pid) of each event, None where the event has none."""
+    return [(e['trigger'] and e['trigger']['name'], e['victim'] and e['victim']['pid']) for e in events]
+
+
 def one(text, **kw):
     events = parse(text, **kw)
     assert len(events) == 1, events
@@ -582,8 +587,7 @@ def test_a_kill_stamped_well_before_the_open_header_by_wall_clock_is_its_own_eve
                    'order=0, oom_score_adj=300\n'
                    '2026-09-15T05:34:05.102898+00:00 web-1 kernel: Memory cgroup out of memory: Killed process 198991 '
                    '(chromium) total-vm:1kB, anon-rss:105352kB, file-rss:0kB')
-    assert [(e['trigger'] and e['trigger']['name'], e['victim'] and e['victim']['pid']) for e in events] == \
-        [('chromium', None), (None, 198991)]
+    assert who(events) == [('chromium', None), (None, 198991)]
     # a second later is the same report
     ev = one('Sep 16 05:28:18 web-1 kernel: chromium invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, '
              'oom_score_adj=300\nSep 16 05:28:19 web-1 kernel: Out of memory: Killed process 5 (chromium) '
@@ -771,8 +775,7 @@ def test_rate_limited_kill_without_header_and_header_without_kill():
                    'y invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0\n'
                    'Killed process 4 (y) total-vm:1kB, anon-rss:1kB, file-rss:0kB\n'
                    'Killed process 5 (z) total-vm:1kB, anon-rss:1kB, file-rss:0kB\n')
-    assert [(e['trigger'] and e['trigger']['name'], e['victim'] and e['victim']['pid']) for e in events] == [
-        ('x', None), ('y', 4), (None, 5)]
+    assert who(events) == [('x', None), ('y', 4), (None, 5)]
     assert [e['source'] for e in events] == ['test:1', 'test:2', 'test:4']
 
 
