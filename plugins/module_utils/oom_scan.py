@@ -284,7 +284,7 @@ class Scan(object):
             text, lo = data, start - ENTRY_MAX
         else:
             before = self.recent if before is None else before
-            text = before[len(before) - (ENTRY_MAX - start):] + data[:start]
+            text = before[max(0, len(before) - (ENTRY_MAX - start)):] + data[:start]
             start, lo = len(text), 0
         mark = text.rfind(VERBOSE_HEAD_MARK, lo, start)
         if mark >= 0:

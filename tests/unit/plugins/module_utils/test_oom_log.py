@@ -854,6 +854,21 @@ def test_a_verbose_entry_header_in_the_chunk_before_its_message_still_stamps_it(
     assert [(e['epoch'], e['line']) for e in oom_log.parse_stream(io.BytesIO(data), chunk_size=chunk)] == want
 
 
+
+@pytest.mark.parametrize('chunk', [1024, 4096, 8192])
+def test_a_verbose_header_at_the_start_of_the_stream_far_before_its_message(chunk):
+    # Fewer than oom_scan.ENTRY_MAX bytes came before the MESSAGE= line's chunk, and the header is
+    # the stream's first line, some KiB before its MESSAGE= line (a long field in between).
+    head = (b'Tue 2024-09-10 12:00:00.250000 UTC [s=4f8b2c1d9e7a4b6c8d0e1f2a3b4c5d6e;i=1a2b;'
+            b'b=0123456789abcdef0123456789abcdef;m=20d1f3a2b;t=621c5a1b2c3d4;x=9a8b7c6d5e4f3a2b]\n')
+    field = b'    _CMDLINE=' + b'x' * 9000 + b'\n'
+    kill = (b'    MESSAGE=Out of memory: Killed process 2501 (java) total-vm:4096kB, anon-rss:2048kB, '
+            b'file-rss:8kB, shmem-rss:0kB, UID:1000 pgtables:64kB oom_score_adj:300\n')
+    data = head + field + kill
+    assert len(data) < oom_scan.ENTRY_MAX
+    events = list(oom_log.parse_stream(io.BytesIO(data), chunk_size=chunk))
+    assert [(e['epoch'], e['line']) for e in events] == [(1725969600.25, 3)]     # 2024-09-10T12:00:00.25Z
+
 # --- the chunk scan of parse_stream ---------------------------------------------------------
 
 NEAR_MISSES = [
