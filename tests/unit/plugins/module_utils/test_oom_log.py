@@ -611,21 +611,31 @@ def test_kmsg_records_quoted_in_strings_with_their_messages_again():
     assert parse('x = "6,1,5000000,-;a invoked oom-killer: gfp_mask=0x0, order=0, oom_score_adj=0"')[0]['uptime'] == 5.0
 
 
-def test_round_sixteen_shapes():
+def test_a_task_less_2_6_header_in_a_syslog_without_the_kernel_tag():
     # 2.6.x's header names no task, and a syslog without the kernel's tag took its first word for a program
     ev = one('Nov 17 06:19:30 sleepy oom-killer: gfp_mask=0xd0\n'
              'Nov 17 06:19:30 sleepy Out of Memory: Killed process 21982 (pickup).')
     assert (ev['trigger']['gfp_mask'], ev['victim']['pid'], ev['kind']) == ('0xd0', 21982, None)
+
+
+def test_an_android_prefix_glued_to_the_trigger_name_is_dropped():
     # Android's "[63651.040008s][pid:2912,cpu3,sh]" glued to the trigger's name
     ev = one('<4>[63651.040008s][pid:2912,cpu3,sh]sh invoked oom-killer: gfp_mask=0x0, order=0, oom_score_adj=-1000')
     assert ev['trigger']['name'] == 'sh'
-    # a comm that ends in a bracket keeps it
+
+
+def test_a_trigger_name_that_ends_in_a_bracket_keeps_it():
     assert one('runc:[2:INIT] invoked oom-killer: gfp_mask=0xd0, order=0, oom_score_adj=997')['trigger']['name'] == \
         'runc:[2:INIT]'
-    # a post quoting a panic in prose is no event; the kernel's own line is
+
+
+def test_a_panic_quoted_in_prose_is_no_event_the_kernel_line_is():
     assert parse('And at last "Kernel panic - not syncing: Out of memory and no killable processes..."') == []
     assert one('[ 5.0] Kernel panic - not syncing: Out of memory and no killable processes...')['panic'] is True
-    # an oom-kill: line its poster continued with backslashes, as in a shell
+
+
+def test_an_oom_kill_line_continued_with_backslashes():
+    # as in a shell
     ev = one('    Sep  3 10:00:05 node1 kernel: [34268134.409242] \\\n'
              '    oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=2cc8,\\\n'
              '    mems_allowed=0,oom_memcg=/kubepods/burstable/pod62,\\\n'
@@ -633,14 +643,21 @@ def test_round_sixteen_shapes():
              '    task=framework,pid=3319125,uid=5000')
     assert (ev['oom_memcg'], ev['task_memcg'], ev['victim']['pid'], ev['victim']['uid']) == \
         ('/kubepods/burstable/pod62', '/kubepods/burstable/pod62/2cc8', 3319125, 5000)
-    # a RHEL 7 backport prints no constraint at all
+
+
+def test_a_rhel7_oom_kill_line_without_a_constraint():
     ev = one('oom-kill:,cpuset=bbd5,mems_allowed=0-1,oom_memcg=/kubepods/pod6,task_memcg=/kubepods/pod6/bbd5,'
              'task=runc:[2:INIT],pid=12788,uid=0')
     assert (ev['constraint'], ev['kind'], ev['oom_memcg'], ev['victim']['pid']) == (None, 'memcg', '/kubepods/pod6', 12788)
-    # the words of a post after a constraint are no oom-kill: line
+
+
+def test_words_of_a_post_after_a_constraint_are_no_oom_kill_line():
     assert parse('oom-kill:constraint=CONSTRAINT_MEMCG container was out of memory') == []
     assert one('oom-kill:constraint=CONSTRAINT_MEMCG ...')['constraint'] == 'CONSTRAINT_MEMCG'
-    # a cgroup path with a space in it was cut and joined again, or has text after it: none
+
+
+def test_a_cgroup_path_with_a_space_in_it_is_none():
+    # cut and joined again, or text after it
     ev = one('Task in /kubepods/pod9/0249 killed as a result of limit of /kubepo ds/pod9/0249\n'
              'Memory cgroup out of memory: Kill process 5 (bash) score 0 or sacrifice child')
     assert (ev['task_memcg'], ev['oom_memcg'], ev['kind']) == ('/kubepods/pod9/0249', None, 'memcg')
