@@ -164,6 +164,8 @@ _P = {
     # (a year after the time: dmesg -T in another language, "[ven. nov. 28 07:26:44 2025]")
     'local_any': re.compile(r'(?<!\w)([^\W\d_]{3,9})\.? +(\d{1,2}),? (\d\d):(\d\d):(\d\d)(\.\d+)?(?: (\d{4})\b)?'),
     'uptime_any': re.compile(r'\[\s*(\d+\.\d+)\]'),
+    # a dmesg record run into the text before it, with no newline between ("...bd53[193038.106478] memory: usage")
+    'glued_uptime': re.compile(r'\[\s*\d+\.\d{6}\]'),
     # a /dev/kmsg record ("4,7005,192206114689,-;") inside a line, quoted by a program or a test
     # words that open a quotation right before a message ('And at last "Kernel panic - not syncing: ...')
     'prose_quote': re.compile(r'[A-Za-z]{2}[^"\'`]*\s["\'`]$'),
@@ -467,6 +469,36 @@ def _unpad(line):
 _QP_SIGN = re.compile(r'gfp_mask=3D0x|constraint=3DCONSTRAINT_|order=3D\d|oom_score_adj=3D-?\d')
 
 
+def _glued_records(line):
+    """Offsets where a dmesg record starts glued to the text before it (see _P['glued_uptime']).
+
+    Looks at each '[' after a letter, digit or '_' first: a regex search of every line costs more.
+    """
+    cuts = []
+    at = line.find('[', 1)
+    while at > 0:
+        before = line[at - 1]
+        if (before.isalnum() or before == '_') and _P['glued_uptime'].match(line, at):
+            cuts.append(at)
+        at = line.find('[', at + 1)
+    return cuts
+
+
+def _cut_in_name(head, text):
+    """True when `text` goes on with the field name that `head` ends in: a line cut inside the name
+    ("...,task_m" + "emcg=/x,...", "..., file-rss" + ":536kB, ...", "...,oom" + "_memcg=/x").
+
+    The name must end in `text` (its ':' or '=' is there), so a whole field ("oom_score_adj:0") does not count.
+    """
+    if text[:1] in ('', ' ', '\t'):
+        return False
+    tail = head[max(head.rfind(','), head.rfind(' ')) + 1:]
+    if not tail:
+        return False
+    m = _FIELD_START.match(tail + text[:24])
+    return m is not None and m.end() > len(tail)
+
+
 def _qp_decode(text):
     """A quoted-printable line decoded (=3D is '=', =E2=80=A6 an ellipsis)."""
     if '=' not in text:
@@ -528,6 +560,14 @@ class _Lines(object):
         if line[:1] == '{':
             done = self._flush()
             return done + self._json(lineno, line)
+        if '[' in line:
+            cuts = _glued_records(line)
+            if cuts:
+                # records that lost the newlines between them: each is a line of its own
+                done = []
+                for start, end in zip([0] + cuts, cuts + [len(line)]):
+                    done.extend(self.feed(lineno, line[start:end]))
+                return done
         if self.qp or ('=3D' in line and _QP_SIGN.search(line)):
             self.qp = True
             got = self._quoted_printable(lineno, line)
@@ -587,6 +627,10 @@ class _Lines(object):
             return True         # a header a mailer broke right after "invoked"
         if not text or text[:3] == '```' or _ANCHOR.search(msg):
             return False        # (a Markdown code fence closes the paste; it continues nothing)
+        if _cut_in_name(pending.msg, msg) and (
+                'oom-kill:' in pending.msg or 'oom-killer: gfp_mask=' in pending.msg or
+                _P['kill_start'].search(pending.msg) is not None):
+            return True         # a kernel line cut inside a field's name, at any width
         if pending.raw_len < _WRAP_MIN:
             # a short line is whole, unless a mailer broke it early before a long word: a header cut
             # right after "invoked oom-killer:" with its gfp_mask on the next line, a kill line cut
@@ -605,6 +649,8 @@ class _Lines(object):
         head = pending.msg
         if head.endswith('\\'):
             return head[:-1] + msg.lstrip()
+        if _cut_in_name(head, msg):
+            return head + msg
         if pending.raw_len == _TERMINAL_WIDTH and not quoted and head[-1:] != ' ' and msg[:1] != ' ':
             return head + msg       # a terminal cuts at its width, words or not; a mailer at a space
         text = msg.lstrip()

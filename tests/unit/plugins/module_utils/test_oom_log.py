@@ -708,6 +708,36 @@ def test_lines_a_mailer_broke_early_are_joined():
     assert (first['victim']['pid'], second['victim']['pid']) == (5, 6)
 
 
+def test_kernel_lines_cut_inside_a_field_name_are_joined_without_a_space():
+    # cut at no fixed width inside "oom_memcg", "task_memcg" and "file-rss" (the shape of an LKML
+    # post of 2025, tests/unit/fixtures/oom-logs/568-*); a field that ends whole continues nothing
+    ev = one('[   56.419654] \n'
+             'oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom\n'
+             '_memcg=/test512mb,task_m\n'
+             'emcg=/test512mb/app,task=stress,pid=1122,uid=0\n'
+             '[   56.419663] Memory cgroup out of memory: Killed process 1122 (stress) \n'
+             'total-vm:719740kB, anon-rss:522880kB, file-rss\n'
+             ':536kB, shmem-rss:0kB, UID:0 pgtables:1072kB oom_score_adj:-7\n'
+             'order=3 was the first thing I tried')
+    assert (ev['oom_memcg'], ev['task_memcg'], ev['victim']['pid'], ev['victim']['uid']) == \
+        ('/test512mb', '/test512mb/app', 1122, 0)
+    assert (ev['victim']['anon_rss_kb'], ev['victim']['oom_score_adj']) == (522880, -7)
+
+
+def test_dmesg_records_run_together_on_one_line_are_cut_apart():
+    # the newlines between records lost in a copy (tests/unit/fixtures/oom-logs/513-*): each stamp glued to the
+    # text before it starts a record of its own
+    ev = one('[193038.106468] Task in /docker/0f2b killed as a result of limit of /docker/0f2b[193038.106478] memory: '
+             'usage 524288kB, limit 524288kB, failcnt 77[193038.106574] Memory cgroup out of memory: Kill process '
+             '27281 (java) score 1027 or sacrifice child[193038.106580] Killed process 27281 (java) total-vm:4613208kB, '
+             'anon-rss:517316kB, file-rss:20168kB, shmem-rss:0kB')
+    assert (ev['oom_memcg'], ev['task_memcg'], ev['victim']['pid'], ev['victim']['anon_rss_kb']) == \
+        ('/docker/0f2b', '/docker/0f2b', 27281, 517316)
+    # a stamp after a separator is a prefix as before ("kernel:[...]", a quote, a printk level)
+    for line in ('Sep 10 12:00:00 db1 kernel:[ 8811.001234] ', '"[ 8811.001234] ', '<4>[ 8811.001234] '):
+        assert one(line + 'Out of memory: Killed process 5 (a) total-vm:1kB, anon-rss:1kB')['victim']['pid'] == 5
+
+
 def test_printk_level_left_mid_line_is_not_part_of_the_trigger_name():
     ev = one('>  [<c01484c4>] <4>cc1 invoked oom-killer: gfp_mask=0x201d2, order=0, oomkilladj=0')
     assert (ev['trigger']['name'], ev['trigger']['gfp_mask']) == ('cc1', '0x201d2')
