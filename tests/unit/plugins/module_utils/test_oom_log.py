@@ -710,7 +710,7 @@ def test_lines_a_mailer_broke_early_are_joined():
 
 def test_kernel_lines_cut_inside_a_field_name_are_joined_without_a_space():
     # cut at no fixed width inside "oom_memcg", "task_memcg" and "file-rss" (the shape of an LKML
-    # post of 2025, tests/unit/fixtures/oom-logs/568-*); a field that ends whole continues nothing
+    # post of 2025, tests/unit/fixtures/oom-logs/575-*); a field that ends whole continues nothing
     ev = one('[   56.419654] \n'
              'oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom\n'
              '_memcg=/test512mb,task_m\n'
