@@ -164,7 +164,8 @@ _P = {
     # (a year after the time: dmesg -T in another language, "[ven. nov. 28 07:26:44 2025]")
     'local_any': re.compile(r'(?<!\w)([^\W\d_]{3,9})\.? +(\d{1,2}),? (\d\d):(\d\d):(\d\d)(\.\d+)?(?: (\d{4})\b)?'),
     'uptime_any': re.compile(r'\[\s*(\d+\.\d+)\]'),
-    # a dmesg record run into the text before it, with no newline between ("...bd53[193038.106478] memory: usage")
+    # a dmesg stamp; _glued_records() finds the ones glued to the text before them, records that lost
+    # the newline between them ("...bd53[193038.106478] memory: usage")
     'glued_uptime': re.compile(r'\[\s*\d+\.\d{6}\]'),
     # a /dev/kmsg record ("4,7005,192206114689,-;") inside a line, quoted by a program or a test
     # words that open a quotation right before a message ('And at last "Kernel panic - not syncing: ...')
