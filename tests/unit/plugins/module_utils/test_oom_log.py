@@ -901,7 +901,6 @@ def test_a_verbose_entry_header_in_the_chunk_before_its_message_still_stamps_it(
     assert [(e['epoch'], e['line']) for e in oom_log.parse_stream(io.BytesIO(data), chunk_size=chunk)] == want
 
 
-
 @pytest.mark.parametrize('chunk', [1024, 4096, 8192])
 def test_a_verbose_header_at_the_start_of_the_stream_far_before_its_message(chunk):
     # Fewer than oom_scan.ENTRY_MAX bytes came before the MESSAGE= line's chunk, and the header is
@@ -915,6 +914,7 @@ def test_a_verbose_header_at_the_start_of_the_stream_far_before_its_message(chun
     assert len(data) < oom_scan.ENTRY_MAX
     events = list(oom_log.parse_stream(io.BytesIO(data), chunk_size=chunk))
     assert [(e['epoch'], e['line']) for e in events] == [(1725969600.25, 3)]     # 2024-09-10T12:00:00.25Z
+
 
 # --- the chunk scan of parse_stream ---------------------------------------------------------
 
