@@ -470,6 +470,23 @@ def _unpad(line):
 _QP_SIGN = re.compile(r'gfp_mask=3D0x|constraint=3DCONSTRAINT_|order=3D\d|oom_score_adj=3D-?\d')
 
 
+def _oom_memcg_path(path, task_path):
+    """The oom_memcg= path as printed; one with a space in it only when task_memcg= proves it.
+
+    The kernel's task_memcg is the OOM cgroup itself or a cgroup under it.  A space in oom_memcg is
+    most often a wrap that a join turned into one ("...pod-907" / "c-b2ec..."): without the space,
+    the path task_memcg starts with is the value; with it (a cgroup named with a space), the path
+    as printed.  Nothing to prove it by: None, not a guess.
+    """
+    if ' ' not in path:
+        return path
+    if task_path is not None:
+        for candidate in (path, path.replace(' ', '')):
+            if task_path == candidate or task_path.startswith(candidate.rstrip('/') + '/'):
+                return candidate
+    return None
+
+
 def _glued_records(line):
     """Offsets where a dmesg record starts glued to the text before it (see _P['glued_uptime']).
 
@@ -1021,11 +1038,13 @@ class _Messages(object):
             return True
         m = _P['header_bare'].match(msg)
         alone = m is not None and not prefixed and m.end() == len(msg.rstrip()) and ' ' not in m.group('name').strip()
-        if m and (stamp is not None or m.group('tag') or prefixed or alone):
+        quoted = m is not None and stamp is None and not m.group('tag') and m.group('name')[:1] in '"\'`'
+        if m and not quoted and (stamp is not None or m.group('tag') or prefixed or alone):
             # a header cut or elided after the name ("X invoked oom-killer", "... invoked oom-killer: ...
             # oom_score_adj=944"), with the kernel's stamp or tag: prose says it too.  Without them,
             # only a line that is nothing but a one-word name and the words, and only when more of a
-            # report follows (a post's title says it too)
+            # report follows (a post's title says it too); never one quoted in a sentence ("for java
+            # you see `java invoked oom-killer: ...`")
             ev = self._open(lineno, stamp, out)
             ev.tentative = alone and stamp is None and not m.group('tag')
             self._report()
@@ -1165,8 +1184,11 @@ class _Messages(object):
         m = _P['task_in'].search(text)
         if m:
             # a path with a space in it is a line cut inside the path and joined again, or text
-            # after it (a comment of the file it was quoted in): not the path, so none
-            task, limit = (None if ' ' in path else path for path in m.group('task', 'limit'))
+            # after it (a comment of the file it was quoted in): not the path, so none; the limit's
+            # path is the task's cgroup or one above it, which may prove where a cut was
+            task = m.group('task')
+            task = None if ' ' in task else task
+            limit = _oom_memcg_path(m.group('limit'), task)
             ev.task_memcg = ev.task_memcg or task
             if limit == 'host':
                 # Alibaba Cloud Linux names the whole machine's limit "host": a global OOM
@@ -1341,13 +1363,14 @@ class _Messages(object):
     @staticmethod
     def _summary_fields(ev, msg):
         memcg = _P['summary_memcg'].search(msg)
+        task_memcg = _P['summary_task_memcg'].search(msg)
+        task_path = task_memcg.group(1) if task_memcg else None
         if memcg:
-            ev.oom_memcg = memcg.group(1)
+            ev.oom_memcg = _oom_memcg_path(memcg.group(1), task_path)
         elif _P['summary_global'].search(msg):
             ev.global_hint = True
-        task_memcg = _P['summary_task_memcg'].search(msg)
         if task_memcg:
-            ev.task_memcg = task_memcg.group(1)
+            ev.task_memcg = task_path
         task = _P['summary_task'].search(msg)
         if task:
             ev.summary_task = (task.group(1).strip(), int(task.group(2)), int(task.group(3)))

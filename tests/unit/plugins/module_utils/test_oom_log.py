@@ -656,11 +656,42 @@ def test_words_of_a_post_after_a_constraint_are_no_oom_kill_line():
     assert one('oom-kill:constraint=CONSTRAINT_MEMCG ...')['constraint'] == 'CONSTRAINT_MEMCG'
 
 
-def test_a_cgroup_path_with_a_space_in_it_is_none():
-    # cut and joined again, or text after it
-    ev = one('Task in /kubepods/pod9/0249 killed as a result of limit of /kubepo ds/pod9/0249\n'
-             'Memory cgroup out of memory: Kill process 5 (bash) score 0 or sacrifice child')
+def test_a_cgroup_path_with_a_space_in_it_is_none_unless_the_task_path_proves_it():
+    # cut and joined again, or text after it: the task's path is none; the OOM cgroup's path is the
+    # task's cgroup or one above it, so that path proves where a cut was
+    sel = '\nMemory cgroup out of memory: Kill process 5 (bash) score 0 or sacrifice child'
+    ev = one('Task in /kubepods/pod9/0249 killed as a result of limit of /kubepo ds/pod9/0249' + sel)
+    assert (ev['task_memcg'], ev['oom_memcg'], ev['kind']) == ('/kubepods/pod9/0249', '/kubepods/pod9/0249', 'memcg')
+    ev = one('Task in /kubepods/pod9/0249 killed as a result of limit of /kubepo ds/pod9' + sel)
+    assert (ev['task_memcg'], ev['oom_memcg']) == ('/kubepods/pod9/0249', '/kubepods/pod9')
+    ev = one('Task in /kubepods/pod9/0249 killed as a result of limit of /kubepo ds/pod7' + sel)
     assert (ev['task_memcg'], ev['oom_memcg'], ev['kind']) == ('/kubepods/pod9/0249', None, 'memcg')
+    ev = one('Task in /kubepods/pod9/02 49 killed as a result of limit of /kubepo ds/pod9' + sel)
+    assert (ev['task_memcg'], ev['oom_memcg']) == (None, None)
+    # a "Task in" path with a space is none, so nothing proves the limit's
+    ev = one('Task in /my app/web killed as a result of limit of /my app' + sel)
+    assert (ev['task_memcg'], ev['oom_memcg']) == (None, None)
+
+
+def test_an_oom_memcg_path_wrapped_and_joined_with_a_space_is_proven_by_task_memcg():
+    line = ('oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=ef80,mems_allowed=0,oom_memcg=/kubepods/'
+            'burstable/podfbdfe8e3-1c87-4ff2-907 c-b2ec8e25d012,task_memcg=/kubepods/burstable/podfbdfe8e3-1c87-'
+            '4ff2-907c-b2ec8e25d012/ef80,task=manager,pid=966,uid=0')
+    ev = one(line)
+    assert (ev['oom_memcg'], ev['victim']['pid']) == ('/kubepods/burstable/podfbdfe8e3-1c87-4ff2-907c-b2ec8e25d012', 966)
+    assert one(line.replace('task_memcg=/kubepods/burstable', 'task_memcg=/kubepods/besteffort'))['oom_memcg'] is None
+    # the same space in both: a cgroup named so, as printed
+    ev = one(line.replace('907 c', '907c').replace('/podfbd', '/my podfbd'))
+    assert (ev['oom_memcg'], ev['task_memcg']) == ('/kubepods/burstable/my podfbdfe8e3-1c87-4ff2-907c-b2ec8e25d012',
+                                                   '/kubepods/burstable/my podfbdfe8e3-1c87-4ff2-907c-b2ec8e25d012/ef80')
+
+
+@pytest.mark.parametrize('quote', ['"', "'", '`'])
+def test_an_elided_header_quoted_in_a_sentence_is_no_event(quote):
+    # a README explaining what the log shows (tests/unit/fixtures/oom-logs/601-*)
+    assert parse('for java application you see %sjava invoked oom-killer: ...%s' % (quote, quote)) == []
+    # the kernel's own line, or one a prefix of no known shape carries, still opens an event
+    assert one('[ 5.0] java invoked oom-killer: ...')['trigger']['name'] == 'java'
 
 
 @pytest.mark.parametrize('quote', ['"', "'", '`'])
