@@ -167,9 +167,9 @@ _P = {
     # a dmesg stamp; _glued_records() finds the ones glued to the text before them, records that lost
     # the newline between them ("...bd53[193038.106478] memory: usage")
     'glued_uptime': re.compile(r'\[\s*\d+\.\d{6}\]'),
-    # a /dev/kmsg record ("4,7005,192206114689,-;") inside a line, quoted by a program or a test
     # words that open a quotation right before a message ('And at last "Kernel panic - not syncing: ...')
     'prose_quote': re.compile(r'[A-Za-z]{2}[^"\'`]*\s["\'`]$'),
+    # a /dev/kmsg record ("4,7005,192206114689,-;") inside a line, quoted by a program or a test
     'kmsg_any': re.compile(r'(?<![\w,.])\d{1,3},\d+,(\d+),[^;\s]*;'),
     # journalctl -o verbose: the header line of an entry ("Mon 2023-01-02 03:04:05.123456 UTC [s=...;i=...;...]"),
     # whose MESSAGE= line comes a few field lines later
@@ -471,12 +471,13 @@ _QP_SIGN = re.compile(r'gfp_mask=3D0x|constraint=3DCONSTRAINT_|order=3D\d|oom_sc
 
 
 def _oom_memcg_path(path, task_path):
-    """The oom_memcg= path as printed; one with a space in it only when task_memcg= proves it.
+    """The OOM cgroup's path (oom_memcg=, "limit of") as printed; one with a space in it only when
+    task_path, the victim's cgroup (task_memcg=, "Task in"), proves it.
 
-    The kernel's task_memcg is the OOM cgroup itself or a cgroup under it.  A space in oom_memcg is
-    most often a wrap that a join turned into one ("...pod-907" / "c-b2ec..."): without the space,
-    the path task_memcg starts with is the value; with it (a cgroup named with a space), the path
-    as printed.  Nothing to prove it by: None, not a guess.
+    The victim's cgroup is the OOM cgroup itself or a cgroup under it.  A space in the OOM cgroup's
+    path is most often a wrap that a join turned into one ("...pod-907" / "c-b2ec..."): without the
+    space, the path task_path starts with is the value; with it (a cgroup named with a space), the
+    path as printed.  Nothing to prove it by: None, not a guess.
     """
     if ' ' not in path:
         return path
