@@ -164,6 +164,7 @@ _P = {
     # (a year after the time: dmesg -T in another language, "[ven. nov. 28 07:26:44 2025]")
     'local_any': re.compile(r'(?<!\w)([^\W\d_]{3,9})\.? +(\d{1,2}),? (\d\d):(\d\d):(\d\d)(\.\d+)?(?: (\d{4})\b)?'),
     'uptime_any': re.compile(r'\[\s*(\d+\.\d+)\]'),
+    'stamp_end': re.compile(r'\[\s*\d+\.\d+\]\s*$'),
     # a dmesg stamp; _glued_records() finds the ones glued to the text before them, records that lost
     # the newline between them ("...bd53[193038.106478] memory: usage")
     'glued_uptime': re.compile(r'\[\s*\d+\.\d{6}\]'),
@@ -208,13 +209,14 @@ _P = {
     'kill_start': re.compile(r'[Kk]ill(?:ed)? process +\d'),
     # the name cut off, or left out by whoever shortened the line ("Killed process 5 total-vm:...")
     'kill_pid_only': re.compile(r'[Kk]illed process +(?P<pid>\d+)(?:, UID (?P<uid>\d+),)? +(?:\(|(?=total-vm:|vsz:))'),
-    'total_vm': re.compile(r'(?:total-vm|vsz):(\d+)kB'),
-    'anon_rss': re.compile(r'anon-rss:(\d+)kB'),
-    'file_rss': re.compile(r'file-rss:(\d+)kB'),
-    'shmem_rss': re.compile(r'shmem-rss:(\d+)kB'),
+    # sizes as the kernel prints them; also as a poster retyped them ("total-vm: 977148kb")
+    'total_vm': re.compile(r'(?:total-vm|vsz): ?(\d+)[kK][bB]'),
+    'anon_rss': re.compile(r'anon-rss: ?(\d+)[kK][bB]'),
+    'file_rss': re.compile(r'file-rss: ?(\d+)[kK][bB]'),
+    'shmem_rss': re.compile(r'shmem-rss: ?(\d+)[kK][bB]'),
     'uid_colon': re.compile(r'UID:(\d+)(?!\d)'),
     'uid_rhel7': re.compile(r'^, UID (\d+),'),
-    'pgtables': re.compile(r'pgtables:(\d+)kB'),
+    'pgtables': re.compile(r'pgtables: ?(\d+)[kK][bB]'),
     'score_adj_colon': re.compile(r'oom_score_adj:(-?\d+)(?!\d)'),
     'reaper': re.compile(r'oom_reaper: reaped process (\d+) \('),
     'reaper_failed': re.compile(r'oom_reaper: unable to reap pid:(\d+)'),
@@ -329,6 +331,16 @@ def _apart(stamp_a, stamp_b):
     """True when the kernel's stamps say the two lines are not of one dump."""
     gap = _uptime_gap(stamp_a, stamp_b)
     return gap is not None and gap > _SAME_DUMP_SECONDS
+
+
+def _stamped_just_before(stamp, first):
+    """True when the kernel stamped a line at most _SAME_DUMP_SECONDS before `first` (the stamp of an
+    event's first line), on the same host where both name theirs: a line of that dump shown later."""
+    if stamp is None or first is None or stamp.uptime is None or first.uptime is None:
+        return False
+    if stamp.host is not None and first.host is not None and stamp.host != first.host:
+        return False
+    return 0 < first.uptime - stamp.uptime <= _SAME_DUMP_SECONDS
 
 
 def _stamp_key(stamp):
@@ -1031,6 +1043,13 @@ class _Messages(object):
                 # full); or right after the same header without a stamp (a record and its message)
                 self._report()
                 return True
+            if ev is not None and ev.trigger is None and _stamped_just_before(stamp, ev.stamp):
+                # the header of the open event, shown after its outcome: a post that quotes the kill
+                # and then "the lines right before it", or lines pasted newest first
+                ev.stamp = stamp
+                self._report()
+                self._header(ev, msg, m)
+                return True
             ev = self._open(lineno, stamp, out)
             self._report()
             self._header(ev, msg, m)
@@ -1080,8 +1099,9 @@ class _Messages(object):
             if not m:
                 return True
             if msg[m.start()] == 'k' and msg[:m.start()].strip() not in ('', 'OOM') \
-                    and not msg[:m.start()].endswith(' OOM '):
-                # lower case is OpenVZ's "OOM killed process"; "would have killed process" kills nothing
+                    and not msg[:m.start()].endswith(' OOM ') and not _P['stamp_end'].search(msg, 0, m.start()):
+                # lower case is OpenVZ's "OOM killed process", or a line retyped after another record
+                # and its stamp; "would have killed process" kills nothing
                 return False
             ev = self.event
             pid = int(m.group('pid'))

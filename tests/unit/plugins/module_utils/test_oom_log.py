@@ -769,6 +769,32 @@ def test_dmesg_records_run_together_on_one_line_are_cut_apart():
         assert one(line + 'Out of memory: Killed process 5 (a) total-vm:1kB, anon-rss:1kB')['victim']['pid'] == 5
 
 
+def test_a_header_shown_after_its_kill_joins_that_event():
+    # a post that quotes the kill, then "the lines right before it" (tests/unit/fixtures/oom-logs/ of
+    # round 20): the header is stamped just before the event's first line, on the same host
+    kill = ('Apr  6 06:43:33 exo kernel: [1504351.813020] Out of memory: Kill process 8055 (ruby) score 267 or sacrifice child\n'
+            'Apr  6 06:43:33 exo kernel: [1504351.813082] Killed process 8055 (ruby) total-vm:2159008kB, anon-rss:1077748kB\n')
+    header = ('Apr  6 06:43:33 %s kernel: [%s] mysqld invoked oom-killer: gfp_mask=0x201da, order=0, oom_score_adj=0\n'
+              'Apr  6 06:43:33 %s kernel: [%s] CPU: 0 PID: 1251 Comm: mysqld Tainted: GF 3.13.0-24-generic #46-Ubuntu\n')
+    ev = one(kill + header % ('exo', '1504351.812543', 'exo', '1504351.812577'), year=2015)
+    assert (ev['trigger']['name'], ev['trigger']['pid'], ev['victim']['pid']) == ('mysqld', 1251, 8055)
+    assert ev['uptime'] == 1504351.812543
+    # a header stamped after the kill, more than 2 s before it, or on another host opens its own event
+    for host, first, second in (('exo', '1504351.913020', '1504351.913050'), ('exo', '1504348.000000', '1504348.000030'),
+                                ('db2', '1504351.812543', '1504351.812577')):
+        events = parse(kill + header % (host, first, host, second), year=2015)
+        assert [(e['trigger'] or {}).get('name') for e in events] == [None, 'mysqld'], (host, first)
+
+
+def test_sizes_and_a_lower_case_kill_line_as_a_poster_retyped_them():
+    # "killed process" and "kb" retyped after another record's stamp, and a space after "total-vm:"
+    ev = one('[1668002.926214] Out of memory: Kill process 16765 (mysqld) score 176 or sacrifice child '
+             '[1668002.935614] killed process 16765 (mysqld) total-vm: 1012836kb, anon-rss:178840kb, file-rss:0kb ')
+    assert (ev['victim']['pid'], ev['victim']['total_vm_kb'], ev['victim']['anon_rss_kb']) == (16765, 1012836, 178840)
+    # lower case after other words is still no kill ("would have killed process")
+    assert parse('[ 5.1] oom: would have killed process 5 (a) total-vm:1kB, anon-rss:1kB') == []
+
+
 def test_printk_level_left_mid_line_is_not_part_of_the_trigger_name():
     ev = one('>  [<c01484c4>] <4>cc1 invoked oom-killer: gfp_mask=0x201d2, order=0, oomkilladj=0')
     assert (ev['trigger']['name'], ev['trigger']['gfp_mask']) == ('cc1', '0x201d2')
