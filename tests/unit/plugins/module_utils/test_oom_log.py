@@ -770,8 +770,8 @@ def test_dmesg_records_run_together_on_one_line_are_cut_apart():
 
 
 def test_a_header_shown_after_its_kill_joins_that_event():
-    # a post that quotes the kill, then "the lines right before it" (tests/unit/fixtures/oom-logs/ of
-    # round 20): the header is stamped just before the event's first line, on the same host
+    # a post that quotes the kill, then "the lines right before it" (tests/unit/fixtures/oom-logs/651-* and
+    # 656-*): the header is stamped just before the event's first line, on the same host
     kill = ('Apr  6 06:43:33 exo kernel: [1504351.813020] Out of memory: Kill process 8055 (ruby) score 267 or sacrifice child\n'
             'Apr  6 06:43:33 exo kernel: [1504351.813082] Killed process 8055 (ruby) total-vm:2159008kB, anon-rss:1077748kB\n')
     header = ('Apr  6 06:43:33 %s kernel: [%s] mysqld invoked oom-killer: gfp_mask=0x201da, order=0, oom_score_adj=0\n'
@@ -787,7 +787,7 @@ def test_a_header_shown_after_its_kill_joins_that_event():
 
 
 def test_sizes_and_a_lower_case_kill_line_as_a_poster_retyped_them():
-    # "killed process" and "kb" retyped after another record's stamp, and a space after "total-vm:"
+    # "killed process" and "kb" retyped after another record's stamp, and a space after "total-vm:" (644-*)
     ev = one('[1668002.926214] Out of memory: Kill process 16765 (mysqld) score 176 or sacrifice child '
              '[1668002.935614] killed process 16765 (mysqld) total-vm: 1012836kb, anon-rss:178840kb, file-rss:0kb ')
     assert (ev['victim']['pid'], ev['victim']['total_vm_kb'], ev['victim']['anon_rss_kb']) == (16765, 1012836, 178840)
