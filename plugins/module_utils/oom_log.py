@@ -501,18 +501,9 @@ def _oom_memcg_path(path, task_path):
 
 
 def _glued_records(line):
-    """Offsets where a dmesg record starts glued to the text before it (see _P['glued_uptime']).
-
-    Looks at each '[' after a letter, digit or '_' first: a regex search of every line costs more.
-    """
-    cuts = []
-    at = line.find('[', 1)
-    while at > 0:
-        before = line[at - 1]
-        if (before.isalnum() or before == '_') and _P['glued_uptime'].match(line, at):
-            cuts.append(at)
-        at = line.find('[', at + 1)
-    return cuts
+    """Offsets where a dmesg record starts glued to the text before it (see _P['glued_uptime'])."""
+    return [m.start() for m in _P['glued_uptime'].finditer(line, 1)
+            if line[m.start() - 1].isalnum() or line[m.start() - 1] == '_']
 
 
 def _cut_in_name(head, text):
@@ -594,7 +585,8 @@ class _Lines(object):
         if '[' in line:
             cuts = _glued_records(line)
             if cuts:
-                # records that lost the newlines between them: each is a line of its own
+                # records that lost the newlines between them: each is a line of its own (and holds
+                # no glued record but at its start, so this goes one call deep)
                 done = []
                 for start, end in zip([0] + cuts, cuts + [len(line)]):
                     done.extend(self.feed(lineno, line[start:end]))
@@ -992,9 +984,15 @@ class _Messages(object):
         if first >= 0:
             second = msg.find('illed process ', first + 1)
             if second > 0:
-                # two kill lines run into one (a console without line locking): each is a kill
-                return out + self.feed(lineno, msg[:second - 1], stamp, prefixed) + \
-                    self.feed(lineno, msg[second - 1:], stamp, prefixed)
+                # kill lines run into one (a console without line locking): each is a kill, and each
+                # piece holds one, so this goes one call deep however many a line holds
+                cuts = [0]
+                while second > 0:
+                    cuts.append(second - 1)
+                    second = msg.find('illed process ', second + 1)
+                for start, end in zip(cuts, cuts[1:] + [len(msg)]):
+                    out += self.feed(lineno, msg[start:end], stamp, prefixed)
+                return out
         if 'oom-kill' in msg:
             if self._oom_kill(lineno, msg, stamp, out, prefixed):
                 return out

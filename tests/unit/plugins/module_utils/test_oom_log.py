@@ -795,6 +795,19 @@ def test_sizes_and_a_lower_case_kill_line_as_a_poster_retyped_them():
     assert parse('[ 5.1] oom: would have killed process 5 (a) total-vm:1kB, anon-rss:1kB') == []
 
 
+def test_thousands_of_kill_lines_run_into_one_line_each_count_without_deep_recursion():
+    # hostile or broken input: the split of kill lines run together once recursed once per kill and
+    # raised RecursionError past about a thousand of them in one line
+    line = ''.join('Killed process %d (x) ' % pid for pid in range(1000, 3500))
+    assert len(line) < 65536
+    victims = [v['pid'] for e in parse('[ 5.0] Out of memory: ' + line) for v in e['victims']]
+    assert victims == list(range(1000, 3500))
+    # and as many records glued to one another by their stamps
+    line = ''.join('a[%d.000001] Killed process %d (x) ' % (pid, pid) for pid in range(1000, 2500))
+    assert len(line) < 65536
+    assert len([v for e in parse(line) for v in e['victims']]) == 1500
+
+
 def test_printk_level_left_mid_line_is_not_part_of_the_trigger_name():
     ev = one('>  [<c01484c4>] <4>cc1 invoked oom-killer: gfp_mask=0x201d2, order=0, oomkilladj=0')
     assert (ev['trigger']['name'], ev['trigger']['gfp_mask']) == ('cc1', '0x201d2')
