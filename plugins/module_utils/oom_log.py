@@ -164,9 +164,10 @@ _P = {
     # (a year after the time: dmesg -T in another language, "[ven. nov. 28 07:26:44 2025]")
     'local_any': re.compile(r'(?<!\w)([^\W\d_]{3,9})\.? +(\d{1,2}),? (\d\d):(\d\d):(\d\d)(\.\d+)?(?: (\d{4})\b)?'),
     'uptime_any': re.compile(r'\[\s*(\d+\.\d+)\]'),
+    # a kernel stamp that ends the text before a message: a record run into the one before it
     'stamp_end': re.compile(r'\[\s*\d+\.\d+\]\s*$'),
-    # a dmesg stamp; _glued_records() finds the ones glued to the text before them, records that lost
-    # the newline between them ("...bd53[193038.106478] memory: usage")
+    # a dmesg stamp with the kernel's six digits; _glued_records() finds the ones glued to the text
+    # before them, records that lost the newline between them ("...bd53[193038.106478] memory: usage")
     'glued_uptime': re.compile(r'\[\s*\d+\.\d{6}\]'),
     # words that open a quotation right before a message ('And at last "Kernel panic - not syncing: ...')
     'prose_quote': re.compile(r'[A-Za-z]{2}[^"\'`]*\s["\'`]$'),
