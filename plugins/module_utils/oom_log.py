@@ -201,11 +201,12 @@ _P = {
     'summary_task_memcg': re.compile(r',\s*task_memcg=(.*?)\s*(?=,\s*task=|$)'),
     # uid as printed (%d: a process of uid 4294967294 shows -2 here)
     'summary_task': re.compile(r',\s*task=(.*),\s*pid=(\d+),\s*uid=(-?\d+)(?![\d,])'),
-    'selection': re.compile(r'[Kk]ill process +(?P<pid>\d+) +\((?P<name>.*?)\) score '),
-    # the kernel prints one space before the pid and the name; hand-aligned pastes have more
-    'kill': re.compile(r'[Kk]illed process +(?P<pid>\d+)(?:, UID (?P<uid>\d+),)? +'
+    # the kernel prints one space before the pid and the name; hand-aligned pastes have more, a
+    # retyped line none before the name ("Kill process 22667(mongod) score 238")
+    'selection': re.compile(r'[Kk]ill process +(?P<pid>\d+) *\((?P<name>.*?)\) score '),
+    'kill': re.compile(r'[Kk]illed process +(?P<pid>\d+)(?:, UID (?P<uid>\d+),)? *'
                        r'\((?P<name>.*?)\)(?=,? (?:UID|total-vm|vsz)|\.?\s*$)'),
-    'kill_loose': re.compile(r'[Kk]illed process +(?P<pid>\d+)(?:, UID (?P<uid>\d+),)? +\((?P<name>[^)]*)\)'),
+    'kill_loose': re.compile(r'[Kk]illed process +(?P<pid>\d+)(?:, UID (?P<uid>\d+),)? *\((?P<name>[^)]*)\)'),
     # a message that starts as a kill line, whatever its case (see _Lines.feed)
     'kill_start': re.compile(r'[Kk]ill(?:ed)? process +\d'),
     # the name cut off, or left out by whoever shortened the line ("Killed process 5 total-vm:...")
@@ -612,7 +613,7 @@ class _Lines(object):
             return []
         done = self._flush()
         if self.messages.wants_all or any(n in msg for n in _NEEDLE_TEXT) or _LIMIT_OF in msg or \
-                _GROUP in msg or msg.endswith(' invoked') or (
+                _GROUP in msg or msg.endswith(' invoked') or 'oom_reaper:' in msg or (
                 # a kill line cut out of a line the scan looked at (it held a needle, or the line before
                 # was held), whatever the case of its words: OpenVZ's "Out of memory in UB 101: OOM
                 # killed process 5 (x) score 0 vm:...", whole or wrapped after "OOM"
@@ -904,6 +905,10 @@ class _Messages(object):
         # the same keys of kill lines without a stamp since the last header: with no header between
         # them, the same pid, name and sizes again is one kill quoted twice
         self.bare_kills = set()
+        # (pid, reaped, line number) of an oom_reaper line that named no victim seen yet: lines
+        # pasted newest first show it just before its kill line
+        self.reaped_early = None
+        self.lineno = 0
 
     @property
     def wants_all(self):
@@ -966,6 +971,7 @@ class _Messages(object):
         seen before, a journal record) rather than as bare text that prose could also be.
         """
         out = []
+        self.lineno = lineno
         if self.tail > 0:
             self.tail -= 1
             if self.tail == 0 and not self.in_report:
@@ -1248,9 +1254,12 @@ class _Messages(object):
         failed = None if m else _P['reaper_failed'].search(msg)
         if not (m or failed):
             return
-        victim = self.recent.get(int((m or failed).group(1)))
+        pid = int((m or failed).group(1))
+        victim = self.recent.get(pid)
         if victim is not None:
             victim['reaped'] = bool(m)
+        else:
+            self.reaped_early = (pid, bool(m), self.lineno)
 
     def _report_line(self, ev, msg, stamp=None):
         """A line inside a report (between header and kill, or shortly after the kill)."""
@@ -1399,6 +1408,10 @@ class _Messages(object):
         """The victim dict of a kill line (remembered for an oom_reaper line that may come late)."""
         if victim is None:
             victim = self._victim_fields(msg, m)
+        early = self.reaped_early
+        if early is not None and early[0] == victim['pid'] and self.lineno - early[2] <= _TAIL_LINES:
+            victim['reaped'] = early[1]
+            self.reaped_early = None
         if len(self.recent) >= 256:
             self.recent = dict(list(self.recent.items())[-64:])
         self.recent[victim['pid']] = victim

@@ -41,8 +41,9 @@ VERBOSE_HEAD_MARK = b' [s='
 ENTRY_MAX = 1 << 14
 # A line just before a hit that the reader must see with it: a "Kill process ... score" selection
 # line before its kill line, a memory.oom.group line before the kills of its group (an excerpt cut
-# right before it), and a header a mailer broke right after "invoked".
-LEAD_MARKS = (b'ill process', GROUP_MARK, b' invoked')
+# right before it), a header a mailer broke right after "invoked", and an oom_reaper line before
+# the kill line it tells of (lines pasted newest first).
+LEAD_MARKS = (b'ill process', GROUP_MARK, b' invoked', b'oom_reaper:')
 # How the scanner finds NEEDLES in a chunk: (needle, forward).  CPython's reverse search (rfind)
 # tests the needle's first byte and jumps len+1 bytes whenever the byte before is not in the
 # needle's bloom mask; on kernel logs that beats find() for short needles ('Killed', 'oom-kill')

@@ -808,6 +808,25 @@ def test_thousands_of_kill_lines_run_into_one_line_each_count_without_deep_recur
     assert len([v for e in parse(line) for v in e['victims']]) == 1500
 
 
+def test_an_oom_reaper_line_just_before_its_kill_line_as_journalctl_r_prints_them():
+    # newest first (tests/unit/fixtures/oom-logs/712-*): the reaper line, then the kill
+    noise = ''.join('Sep 13 15:08:%02d h kernel: e1000e: eth0 NIC Link is Up\n' % i for i in range(40))
+    text = ('Sep 13 15:08:56 h kernel: oom_reaper: reaped process 142701 (convert), now anon-rss:0kB, file-rss:0kB\n'
+            'Sep 13 15:08:56 h kernel: Out of memory: Killed process 142701 (convert) total-vm:25299152kB, '
+            'anon-rss:24120172kB, file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:47588kB oom_score_adj:0\n')
+    for data in (text, noise + text, noise + text.replace('reaped process 142701 (convert), now', 'unable to reap pid:142701 now')):
+        victims = [v for e in oom_log.parse_stream(io.BytesIO(data.encode()), year=2021) for v in e['victims']]
+        assert [(v['pid'], v['reaped']) for v in victims] == [(142701, 'unable' not in data)]
+    # a reaper line far before a kill of the same pid is another kill's
+    far = text.replace('\nSep 13 15:08:56 h kernel: Out', '\n' + noise + 'Sep 13 15:08:56 h kernel: Out')
+    assert [v['reaped'] for e in parse(far, year=2021) for v in e['victims']] == [False]
+
+
+def test_a_selection_line_retyped_without_a_space_before_the_name():
+    ev = one('Out of memory: Kill process 22667(mongod) score 238 or sacrifice child')
+    assert (ev['victim'], ev['kind']) == (None, 'global')
+
+
 def test_printk_level_left_mid_line_is_not_part_of_the_trigger_name():
     ev = one('>  [<c01484c4>] <4>cc1 invoked oom-killer: gfp_mask=0x201d2, order=0, oomkilladj=0')
     assert (ev['trigger']['name'], ev['trigger']['gfp_mask']) == ('cc1', '0x201d2')
